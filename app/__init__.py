@@ -1,0 +1,1 @@
+"""Front ends: the headless CLI (app.cli) and the Textual workbench (app.tui)."""

@@ -1,0 +1,81 @@
+"""The headless CLI: `hostbench <command>`. stdout is data, stderr is for people.
+
+Command modules are imported only when their command runs, so `hostbench --help` and
+`hostbench models` do not pay for the server, the engines or Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from app.cli.exit_codes import ExitCode, exit_code_for
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "launch": ("launch", "serve MODEL on the local OpenAI endpoint (foreground)"),
+    "serve": ("serve", "run the hostbench server without loading a model (foreground)"),
+    "pull": ("pull", "fetch a catalog model and verify its sha256"),
+    "models": ("models", "list local models"),
+    "ps": ("ps", "list the engines of the running server"),
+    "stop": ("stop", "stop an engine of the running server"),
+    "gpus": ("gpus", "show GPUs, CPU, RAM and disk of this machine (--watch, --json)"),
+    "hw": ("gpus", "alias of `gpus`"),
+    "engines": ("engines", "list engine adapters, or build llama-server for this machine"),
+    "bench": ("bench", "measure: `bench overhead` compares direct engine vs gateway"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hostbench",
+        description="A workbench for self-hosting LLM inference on your own hardware.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_module, summary) in COMMANDS.items():
+        commands.add_parser(name, help=summary, add_help=False)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return ExitCode.USAGE
+    _configure_logging(args.verbose)
+    module = importlib.import_module(f"app.cli.commands.{COMMANDS[args.command][0]}")
+    try:
+        return int(module.run(rest))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except Exception as error:  # the one place where errors become exit codes
+        code = exit_code_for(error)
+        if code == ExitCode.ERROR and not _is_known(error):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return code
+
+
+def _is_known(error: BaseException) -> bool:
+    from bench import StoreError
+    from catalog import CatalogError
+    from engines.errors import EngineError
+    from engines.llamacpp.build import BuildError
+
+    return isinstance(error, CatalogError | EngineError | StoreError | BuildError)

@@ -1,0 +1,47 @@
+"""`hostbench engines [build]`: which engines can run here; build llama-server."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+from app.cli.context import CliContext
+from app.cli.exit_codes import ExitCode
+from app.cli.output import note, print_json, print_table
+from engines.llamacpp import build
+from engines.registry import engine_names, load_engine
+
+
+def _list(ctx: CliContext, as_json: bool) -> int:
+    rows = []
+    for name in engine_names():
+        adapter = load_engine(name, ctx.settings.engines, ctx.locations)
+        found = adapter.availability()
+        rows.append({"engine": name, "available": found.available, "runtime": found.runtime,
+                     "detail": found.detail})
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ("engine", "available", "runtime", "detail"))
+    return ExitCode.OK
+
+
+def _build(ctx: CliContext) -> int:
+    env = {**os.environ, "HOSTBENCH_CACHE_DIR": str(ctx.locations.cache_dir)}
+    plan = build.make_plan(env)
+    note(f"llama.cpp backend: {plan.backend} ({plan.reason}); "
+         f"cmake flags: {' '.join(plan.cmake_flags) or 'none'}")
+    note("building llama-server (about 10 minutes on 2 cores the first time) ...")
+    print(build.ensure_llama_server(plan))
+    return ExitCode.OK
+
+
+def run(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hostbench engines",
+                                     description="List engines, or build llama-server.")
+    parser.add_argument("action", nargs="?", choices=["list", "build"], default="list")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    ctx = CliContext.from_args(args)
+    return _build(ctx) if args.action == "build" else _list(ctx, args.json)

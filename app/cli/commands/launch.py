@@ -1,0 +1,125 @@
+"""`hostbench launch MODEL`: serve MODEL in the foreground, or hand it to a running server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shlex
+from collections.abc import Sequence
+
+from app.cli.context import CliContext, add_server_address
+from app.cli.exit_codes import ExitCode
+from app.cli.options import add_model_options, given_options
+from app.cli.output import note
+from app.cli.progress import ByteProgress
+from engines.base import EngineAdapter
+from engines.control_client import ControlClient
+from engines.errors import EngineError
+from engines.launching import DEFAULT_ENGINE, Launcher, LaunchOrder
+from engines.registry import load_engine
+from engines.server.runner import ReadyHook, ServerInfo, bind_socket, check_bind_policy, serve
+from engines.supervisor import LaunchRequest, ManagedEngine
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def build_parser(adapter: EngineAdapter) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hostbench launch",
+        description="Serve MODEL behind the local OpenAI endpoint, in the foreground. "
+        "If a hostbench server already runs on the port, MODEL is added to it instead.",
+    )
+    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
+                        help=f"catalog id, id:QUANT, local model id or .gguf path "
+                        f"(default: {DEFAULT_MODEL})")
+    parser.add_argument("--engine", default=DEFAULT_ENGINE, help="engine adapter to use")
+    parser.add_argument("--name", help="model name clients send (default: MODEL)")
+    parser.add_argument("--alias", action="append", default=[], help="another name (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line when ready")
+    add_server_address(parser)
+    add_model_options(parser, adapter.Options, f"{adapter.display_name} options")
+    return parser
+
+
+def _engine_name(argv: Sequence[str]) -> str:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--engine", default=DEFAULT_ENGINE)
+    return str(pre.parse_known_args(argv)[0].engine)
+
+
+def curl_example(info: ServerInfo, model: str) -> str:
+    body = {"model": model, "messages": [{"role": "user", "content": "Say hello in five words."}]}
+    return (
+        f"curl {info.openai_url}/chat/completions -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(json.dumps(body))}"
+    )
+
+
+class ConsoleHook(ReadyHook):
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def listening(self, info: ServerInfo) -> None:
+        note(f"hostbench server listening on {info.base_url}")
+
+    def engine_ready(self, info: ServerInfo, engine: ManagedEngine) -> None:
+        status = engine.status()
+        if self.as_json:
+            print(json.dumps({"event": "ready", "url": info.openai_url, **status}), flush=True)
+            return
+        print(
+            f"{engine.name} is ready ({status['runtime']}, pid {status['pid']}, "
+            f"context {status['context_limit']} tokens)\n"
+            f"OpenAI endpoint: {info.openai_url}\n"
+            f"Try it:\n  {curl_example(info, engine.name)}\n"
+            "Stop with Ctrl-C.",
+            flush=True,
+        )
+
+    def engine_failed(self, request: LaunchRequest, error: EngineError) -> None:
+        note(f"error: could not launch {request.served_name}: {error}")
+
+
+def _order(args: argparse.Namespace) -> LaunchOrder:
+    return LaunchOrder(args.model, args.engine, given_options(args), args.name, tuple(args.alias))
+
+
+def _attach(client: ControlClient, order: LaunchOrder, as_json: bool) -> int:
+    note(f"a hostbench server already runs at {client.base_url}; asking it to load {order.model}")
+    status = client.launch({"model": order.model, "engine": order.engine,
+                            "options": dict(order.options), "name": order.name,
+                            "aliases": list(order.aliases)})
+    if as_json:
+        print(json.dumps({"event": "ready", "url": f"{client.base_url}/v1", **status}))
+    else:
+        print(f"{status['name']} is ready on {client.base_url}/v1 (pid {status['pid']})")
+    return ExitCode.OK
+
+
+def run(argv: Sequence[str]) -> int:
+    ctx_adapter = load_engine(_engine_name(argv))
+    args = build_parser(ctx_adapter).parse_args(argv)
+    ctx = CliContext.from_args(args)
+    order = _order(args)
+    client = ControlClient(ctx.settings, ctx.locations)
+    if client.probe() is not None:
+        return _attach(client, order, args.json)
+    check_bind_policy(ctx.settings)
+    sock = bind_socket(ctx.settings.server.host, ctx.settings.server.port)
+    launcher = Launcher(ctx.settings, ctx.locations, ctx.open_store())
+    progress = ByteProgress(f"getting {order.model}")
+    try:
+        request = launcher.prepare(order, progress=progress)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        progress.finish()
+    outcome = asyncio.run(
+        serve(ctx.settings, ctx.locations, [request], ConsoleHook(args.json), sock=sock)
+    )
+    if outcome.launch_failed:
+        return ExitCode.LAUNCH_FAILED
+    note("hostbench server stopped; engines stopped")
+    return ExitCode.OK

@@ -1,0 +1,27 @@
+"""`hostbench serve`: the server alone; models are added later (`launch`, control API)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+
+from app.cli.commands.launch import ConsoleHook
+from app.cli.context import CliContext, add_server_address
+from app.cli.exit_codes import ExitCode
+from app.cli.output import note
+from engines.server.runner import serve
+
+
+def run(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hostbench serve",
+        description="Run the hostbench server in the foreground with no model loaded; "
+        "`hostbench launch MODEL` from another shell adds models to it.",
+    )
+    add_server_address(parser)
+    args = parser.parse_args(argv)
+    ctx = CliContext.from_args(args)
+    asyncio.run(serve(ctx.settings, ctx.locations, [], ConsoleHook(as_json=False)))
+    note("hostbench server stopped")
+    return ExitCode.OK

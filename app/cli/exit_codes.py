@@ -1,0 +1,55 @@
+"""Exit codes: one per kind of failure, mapped from the core's exceptions."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    UNAVAILABLE = 4
+    """Port in use, engine or server not available, source unreachable."""
+    INTEGRITY = 5
+    NO_SPACE = 6
+    LAUNCH_FAILED = 7
+    INTERRUPTED = 130
+
+
+def exit_code_for(error: BaseException) -> ExitCode:
+    """The exit code for a core error; unknown errors are plain failures."""
+    from catalog import (
+        CancelledError,
+        InsufficientDiskError,
+        IntegrityError,
+        InvalidModelFileError,
+        ModelNotFoundError,
+        QuantNotAvailableError,
+        SourceUnavailableError,
+    )
+    from engines.errors import (
+        EngineExistsError,
+        EngineNotFoundError,
+        EngineStartError,
+        EngineUnavailableError,
+        InsecureBindError,
+        PortInUseError,
+        UnknownEngineError,
+    )
+
+    table: tuple[tuple[type[BaseException], ExitCode], ...] = (
+        ((ModelNotFoundError, QuantNotAvailableError, EngineNotFoundError), ExitCode.NOT_FOUND),
+        ((UnknownEngineError, InvalidModelFileError, InsecureBindError), ExitCode.USAGE),
+        ((PortInUseError, EngineUnavailableError, SourceUnavailableError, EngineExistsError),
+         ExitCode.UNAVAILABLE),
+        ((IntegrityError,), ExitCode.INTEGRITY),
+        ((InsufficientDiskError,), ExitCode.NO_SPACE),
+        ((EngineStartError,), ExitCode.LAUNCH_FAILED),
+        ((CancelledError, KeyboardInterrupt), ExitCode.INTERRUPTED),
+    )
+    for kinds, code in table:
+        if isinstance(error, kinds):
+            return code
+    return ExitCode.ERROR

@@ -1,0 +1,70 @@
+"""Writes request records from a background thread, so the event loop never waits on disk."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from bench.records import RequestRecord
+from bench.store import Store
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class RequestRecorder:
+    """Queue records now, write them in batches; `close()` flushes what is queued."""
+
+    def __init__(self, store: Store, batch_size: int = 64) -> None:
+        self._store = store
+        self._batch_size = batch_size
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="request-recorder", daemon=True)
+        self._thread.start()
+
+    def submit(self, record: RequestRecord) -> None:
+        self._queue.put(record)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything submitted so far is on disk."""
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            batch, markers, stop = self._take_batch()
+            self._write(batch)
+            for marker in markers:
+                marker.set()
+            if stop:
+                return
+
+    def _take_batch(self) -> tuple[list[RequestRecord], list[threading.Event], bool]:
+        batch: list[RequestRecord] = []
+        markers: list[threading.Event] = []
+        item = self._queue.get()
+        while True:
+            if item is _STOP:
+                return batch, markers, True
+            if isinstance(item, threading.Event):
+                markers.append(item)
+            else:
+                batch.append(item)  # type: ignore[arg-type]
+            if len(batch) >= self._batch_size or self._queue.empty():
+                return batch, markers, False
+            item = self._queue.get()
+
+    def _write(self, batch: list[RequestRecord]) -> None:
+        if not batch:
+            return
+        try:
+            self._store.add_requests(batch)
+        except Exception:
+            log.exception("could not record %d request(s) in %s", len(batch), self._store.path)

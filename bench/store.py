@@ -1,0 +1,174 @@
+"""The SQLite store shared by every front end of one hostbench home.
+
+WAL mode and a busy timeout let the server, the CLI and the TUI use one file at once; every
+write is one transaction, so a crash leaves either the whole record or none of it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from bench.records import RequestRecord
+
+
+class StoreError(RuntimeError):
+    """The store file cannot be opened or is from a newer hostbench."""
+
+
+def _create_v1(db: sqlite_utils.Database) -> None:
+    db["requests"].create(
+        {
+            "id": str,
+            "model": str,
+            "engine": str,
+            "endpoint": str,
+            "stream": int,
+            "started_at": float,
+            "status": str,
+            "http_status": int,
+            "ttft_ms": float,
+            "e2e_ms": float,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "error": str,
+        },
+        pk="id",
+        not_null={"model", "engine", "endpoint", "started_at", "status"},
+    )
+    db["requests"].create_index(["model", "started_at"])
+    db["local_models"].create(
+        {
+            "id": str,
+            "catalog_id": str,
+            "quant": str,
+            "path": str,
+            "size_bytes": int,
+            "sha256": str,
+            "origin": str,
+            "added_at": float,
+            "lineage": str,
+        },
+        pk="id",
+        not_null={"path", "sha256", "origin"},
+    )
+    db["engine_events"].create(
+        {
+            "id": int,
+            "engine": str,
+            "model": str,
+            "kind": str,
+            "at": float,
+            "exit_code": int,
+            "detail": str,
+        },
+        pk="id",
+        not_null={"engine", "kind", "at"},
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_create_v1,)
+"""Schema steps; the store's PRAGMA user_version counts how many have run."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, timeout=10.0, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.Error as error:
+        raise StoreError(f"cannot open the store {path}: {error}") from error
+    return conn
+
+
+class Store:
+    """Typed reads and writes over the store file; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._conn = connect(path)
+        self.db = sqlite_utils.Database(self._conn)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"{self.path} has schema {version}; this hostbench knows {len(MIGRATIONS)}"
+                )
+            for step in MIGRATIONS[version:]:
+                step(self.db)
+            self._conn.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # requests --------------------------------------------------------------------------
+
+    def add_requests(self, records: Iterable[RequestRecord]) -> int:
+        rows = [record.as_row() for record in records]
+        if rows:
+            with self.transaction() as db:
+                db["requests"].insert_all(rows, pk="id", replace=True)
+        return len(rows)
+
+    def requests(self, model: str | None = None, limit: int = 1000) -> list[RequestRecord]:
+        where, params = ("model = ?", [model]) if model else (None, [])
+        with self._lock:
+            rows = self.db["requests"].rows_where(
+                where, params, order_by="started_at desc", limit=limit
+            )
+            return [RequestRecord.from_row(row) for row in rows]
+
+    # engine events ----------------------------------------------------------------------
+
+    def add_engine_event(self, row: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db["engine_events"].insert(row)
+
+    def engine_events(self, engine: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        where, params = ("engine = ?", [engine]) if engine else (None, [])
+        with self._lock:
+            rows = self.db["engine_events"].rows_where(
+                where, params, order_by="id desc", limit=limit
+            )
+            return list(rows)
+
+    # local models -----------------------------------------------------------------------
+
+    def put_local_model(self, row: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db["local_models"].insert({**row, "added_at": time.time()}, pk="id", replace=True)
+
+    def local_models(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.db["local_models"].rows_where(order_by="id"))
+
+    def remove_local_model(self, model_id: str) -> bool:
+        with self.transaction() as db:
+            cursor = db.execute("DELETE FROM local_models WHERE id = ?", [model_id])
+            return cursor.rowcount > 0

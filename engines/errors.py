@@ -1,0 +1,43 @@
+"""What can go wrong when starting, stopping and talking to engines."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base of engine errors; the message is one line a user can act on."""
+
+
+class UnknownEngineError(EngineError):
+    """No engine adapter is installed under that name."""
+
+
+class EngineUnavailableError(EngineError):
+    """The engine's runtime (binary or Python package) is not installed here."""
+
+
+class EngineStartError(EngineError):
+    """An engine process exited or timed out before it was ready."""
+
+    def __init__(self, message: str, log_tail: list[str]) -> None:
+        lines = "\n".join(f"  | {line}" for line in log_tail)
+        super().__init__(
+            f"{message}\n  last lines of the engine log:\n{lines}" if lines else message
+        )
+        self.summary = message
+        self.log_tail = log_tail
+
+
+class EngineNotFoundError(EngineError):
+    """No running engine has that name."""
+
+
+class EngineExistsError(EngineError):
+    """An engine with that name already runs."""
+
+
+class PortInUseError(EngineError):
+    """The server's port is taken by another program."""
+
+
+class InsecureBindError(EngineError):
+    """A non-loopback address was asked for without an API key."""

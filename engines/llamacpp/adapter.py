@@ -1,0 +1,246 @@
+"""llama.cpp: `llama-server` when a working binary is found, else llama-cpp-python's server.
+
+llama-server batches concurrent requests (`--parallel` slots, continuous batching) and is
+about twice as fast per stream on CPU (shared NOTES); llama-cpp-python's server serializes
+requests and, by default, cuts a running stream short when another request arrives, so it
+is always started with `--interrupt_requests False`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from catalog import LocalModel
+from engines.base import Availability, EngineAdapter, EngineOptions, LaunchSpec
+from engines.errors import EngineUnavailableError
+from engines.llamacpp import build
+from hardware import physical_core_count
+
+KvCacheType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]
+
+LLAMA_SERVER = "llama-server"
+PYTHON_SERVER = "llama_cpp.server"
+
+
+class LlamaCppOptions(EngineOptions):
+    ctx_size: int = Field(
+        4096, ge=256, le=1 << 20, description="Context window of each request, in tokens."
+    )
+    n_gpu_layers: int | Literal["auto"] = Field(
+        "auto", description="Layers offloaded to the GPU: a number, or auto (0 on a CPU build)."
+    )
+    threads: int | None = Field(
+        None, ge=1, le=1024, description="Generation threads; default: physical cores."
+    )
+    threads_batch: int | None = Field(
+        None, ge=1, le=1024, description="Prompt-processing threads; default: as threads."
+    )
+    batch_size: int = Field(2048, ge=1, description="Logical batch size for prompt processing.")
+    ubatch_size: int = Field(512, ge=1, description="Physical batch size (<= batch size).")
+    flash_attn: Literal["auto", "on", "off"] = Field("auto", description="Flash attention.")
+    parallel: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="Requests decoded at once (llama-server slots; the Python server has one).",
+    )
+    cache_type_k: KvCacheType = Field("f16", description="KV cache type for K.")
+    cache_type_v: KvCacheType = Field("f16", description="KV cache type for V.")
+    embeddings: bool = Field(False, description="Serve /v1/embeddings from this model.")
+    mlock: bool = Field(False, description="Lock the weights in RAM (no swapping).")
+    mmap: bool = Field(True, description="Memory-map the model file.")
+
+    @model_validator(mode="after")
+    def _ubatch_fits_batch(self) -> LlamaCppOptions:
+        if self.ubatch_size > self.batch_size:
+            raise ValueError("ubatch_size must not exceed batch_size")
+        return self
+
+
+def _runs(binary: Path) -> bool:
+    try:
+        done = subprocess.run(
+            [str(binary), "--version"], capture_output=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+class LlamaCppEngine(EngineAdapter):
+    engine_id = "llama.cpp"
+    display_name = "llama.cpp"
+    model_formats = ("gguf",)
+    supports_gpu_offload = True
+    Options = LlamaCppOptions
+
+    @cached_property
+    def llama_server(self) -> Path | None:
+        """A llama-server binary that starts, or None."""
+        for candidate in self._llama_server_candidates():
+            if candidate.is_file() and os.access(candidate, os.X_OK) and _runs(candidate):
+                return candidate
+        return None
+
+    def _llama_server_candidates(self) -> list[Path]:
+        if self.settings.llama_server_path is not None:
+            return [self.settings.llama_server_path]
+        found = [Path(p) for p in [shutil.which(LLAMA_SERVER)] if p]
+        plan = build.make_plan(dict(os.environ))
+        built = self.locations.build_dir / "llama-server"
+        found.append(built / plan.key / LLAMA_SERVER)
+        found.extend(sorted(built.glob(f"*/{LLAMA_SERVER}"), key=lambda p: -p.stat().st_mtime))
+        return found
+
+    def runtime(self) -> str:
+        if self.settings.prefer_llama_server and self.llama_server is not None:
+            return LLAMA_SERVER
+        if importlib.util.find_spec("llama_cpp") is not None:
+            return PYTHON_SERVER
+        raise EngineUnavailableError(
+            "llama.cpp is not available: no working llama-server binary and llama-cpp-python "
+            "is not installed (run `make setup`, or `hostbench engines build`)"
+        )
+
+    def availability(self) -> Availability:
+        try:
+            runtime = self.runtime()
+        except EngineUnavailableError as error:
+            return Availability(False, "none", str(error))
+        where = str(self.llama_server) if runtime == LLAMA_SERVER else sys.executable
+        return Availability(True, runtime, where)
+
+    def launch_spec(
+        self, model: LocalModel, served_name: str, options: EngineOptions, port: int
+    ) -> LaunchSpec:
+        assert isinstance(options, LlamaCppOptions)
+        runtime = self.runtime()
+        if runtime == LLAMA_SERVER:
+            argv = self._llama_server_argv(model, served_name, options, port)
+            health = "/health"
+        else:
+            argv = self._python_server_argv(model, served_name, options, port)
+            health = "/v1/models"
+        return LaunchSpec(
+            argv=tuple(argv),
+            port=port,
+            health_path=health,
+            runtime=runtime,
+            context_limit=options.ctx_size,
+            supports_embeddings=options.embeddings,
+        )
+
+    def _threads(self, options: LlamaCppOptions) -> tuple[int, int]:
+        threads = options.threads or physical_core_count()
+        return threads, options.threads_batch or threads
+
+    def _llama_server_argv(
+        self, model: LocalModel, served_name: str, options: LlamaCppOptions, port: int
+    ) -> list[str]:
+        threads, threads_batch = self._threads(options)
+        argv = [
+            str(self.llama_server),
+            "--model",
+            str(model.path),
+            "--alias",
+            served_name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ctx-size",
+            str(options.ctx_size * options.parallel),
+            "--parallel",
+            str(options.parallel),
+            "--n-gpu-layers",
+            str(options.n_gpu_layers),
+            "--threads",
+            str(threads),
+            "--threads-batch",
+            str(threads_batch),
+            "--batch-size",
+            str(options.batch_size),
+            "--ubatch-size",
+            str(options.ubatch_size),
+            "--flash-attn",
+            options.flash_attn,
+            "--cache-type-k",
+            options.cache_type_k,
+            "--cache-type-v",
+            options.cache_type_v,
+            "--metrics",
+            "--no-webui",
+        ]
+        argv += ["--embeddings"] if options.embeddings else []
+        argv += ["--mlock"] if options.mlock else []
+        argv += [] if options.mmap else ["--no-mmap"]
+        return argv
+
+    def _python_server_argv(
+        self, model: LocalModel, served_name: str, options: LlamaCppOptions, port: int
+    ) -> list[str]:
+        threads, threads_batch = self._threads(options)
+        gpu_layers = -1 if options.n_gpu_layers == "auto" else options.n_gpu_layers
+        if options.n_gpu_layers == "auto" and not _python_gpu_offload():
+            gpu_layers = 0
+        return [
+            sys.executable,
+            "-m",
+            PYTHON_SERVER,
+            "--model",
+            str(model.path),
+            "--model_alias",
+            served_name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            str(options.ctx_size),
+            "--n_gpu_layers",
+            str(gpu_layers),
+            "--n_threads",
+            str(threads),
+            "--n_threads_batch",
+            str(threads_batch),
+            "--n_batch",
+            str(options.batch_size),
+            "--n_ubatch",
+            str(options.ubatch_size),
+            "--flash_attn",
+            str(options.flash_attn == "on"),
+            "--type_k",
+            _ggml_type(options.cache_type_k),
+            "--type_v",
+            _ggml_type(options.cache_type_v),
+            "--embedding",
+            str(options.embeddings),
+            "--use_mlock",
+            str(options.mlock),
+            "--use_mmap",
+            str(options.mmap),
+            "--interrupt_requests",
+            "False",
+        ]
+
+
+def _python_gpu_offload() -> bool:
+    """Whether the installed llama-cpp-python was built with a GPU backend."""
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def _ggml_type(name: str) -> str:
+    import llama_cpp
+
+    return str(getattr(llama_cpp, f"GGML_TYPE_{name.upper()}"))

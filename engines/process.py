@@ -1,0 +1,85 @@
+"""Starting engine processes whose lives are tied to ours.
+
+On Linux each engine is started through a tiny launcher that asks the kernel to SIGKILL it
+when the hostbench server dies (PR_SET_PDEATHSIG), then execs the engine. This holds even
+when the server itself is killed with SIGKILL, so no engine is ever left orphaned holding
+memory. The launcher replaces `preexec_fn`, which is unsafe in a process with threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_LAUNCHER = """\
+import ctypes, os, sys
+parent = int(sys.argv[1])
+if sys.platform.startswith("linux"):
+    ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    if os.getppid() != parent:
+        sys.exit(70)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def launcher_argv(argv: Sequence[str]) -> list[str]:
+    """Wrap `argv` so the process dies with this one."""
+    return [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *argv]
+
+
+async def spawn(
+    argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """Start `argv` in its own session with stdout and stderr appended to `log_path`.
+
+    Must be called from the event-loop thread: the kernel's parent-death signal fires
+    when the thread that forked the child exits.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return await asyncio.create_subprocess_exec(
+            *launcher_argv(argv),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+
+
+async def terminate(process: asyncio.subprocess.Process, grace_s: float = 5.0) -> int:
+    """SIGTERM, then SIGKILL after `grace_s`; return the exit code."""
+    if process.returncode is not None:
+        return process.returncode
+    try:
+        process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(process.wait(), grace_s)
+    except ProcessLookupError:
+        return await process.wait()
+    except TimeoutError:
+        process.kill()
+        return await process.wait()
+
+
+def log_tail(log_path: Path, lines: int = 20, max_bytes: int = 64 << 10) -> list[str]:
+    """The last `lines` lines of a log file, read from its end."""
+    try:
+        with log_path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - max_bytes))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return []
+    return list(deque((line for line in text.splitlines() if line.strip()), maxlen=lines))

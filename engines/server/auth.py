@@ -1,0 +1,53 @@
+"""The control-API token and the OpenAI API key check.
+
+The token lives in the user's config dir with mode 0600: whoever can read it controls the
+engines. The OpenAI API is open on loopback unless an API key is configured.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from fastapi import Request
+
+from engines.server.errors import AUTHENTICATION, ApiError
+
+
+def ensure_token(path: Path) -> str:
+    """Read the token, creating it (0600) on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def read_token(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def require_bearer(request: Request, expected: str, what: str) -> None:
+    given = bearer(request)
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        message = f"Missing or wrong {what}; send it as 'Authorization: Bearer <{what}>'."
+        raise ApiError(401, message, AUTHENTICATION, None, "invalid_api_key")
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")

@@ -1,0 +1,119 @@
+"""The control API under /api: launch, list, stop and restart engines. Token required."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from catalog import (
+    CatalogError,
+    InsufficientDiskError,
+    InvalidModelFileError,
+    ModelNotFoundError,
+    QuantNotAvailableError,
+)
+from engines.errors import (
+    EngineError,
+    EngineExistsError,
+    EngineNotFoundError,
+    EngineStartError,
+    EngineUnavailableError,
+    UnknownEngineError,
+)
+from engines.launching import DEFAULT_ENGINE, LaunchOrder
+from engines.process import log_tail
+from engines.server.auth import require_bearer
+from engines.server.errors import (
+    INVALID_REQUEST,
+    NOT_FOUND,
+    SERVER,
+    ApiError,
+    from_validation_error,
+)
+from engines.server.state import ServerState
+
+_STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (ModelNotFoundError, 404),
+    (QuantNotAvailableError, 404),
+    (EngineNotFoundError, 404),
+    (InvalidModelFileError, 400),
+    (UnknownEngineError, 400),
+    (EngineUnavailableError, 400),
+    (EngineExistsError, 409),
+    (InsufficientDiskError, 507),
+    (EngineStartError, 502),
+)
+
+
+def api_error_from(error: Exception) -> ApiError:
+    """Core errors as OpenAI-shaped API errors, with a status that says whose fault it is."""
+    if isinstance(error, ValidationError):
+        return from_validation_error(error)
+    status = next((code for kind, code in _STATUS_BY_ERROR if isinstance(error, kind)), 502)
+    type_ = NOT_FOUND if status == 404 else INVALID_REQUEST if status < 500 else SERVER
+    return ApiError(status, str(error), type_, code=type(error).__name__)
+
+
+class LaunchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, description="Catalog id, id:QUANT, local id or .gguf path.")
+    engine: str = DEFAULT_ENGINE
+    options: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+
+
+def control_router(state: ServerState) -> APIRouter:
+    def check_token(request: Request) -> None:
+        require_bearer(request, state.control_token, "control token")
+
+    router = APIRouter(prefix="/api", dependencies=[Depends(check_token)])
+    supervisor = state.supervisor
+
+    @router.get("/engines")
+    async def list_engines() -> list[dict[str, Any]]:
+        return [engine.status() for engine in supervisor.engines()]
+
+    @router.post("/engines", status_code=201)
+    async def launch(body: LaunchBody) -> dict[str, Any]:
+        order = LaunchOrder(body.model, body.engine, body.options, body.name, tuple(body.aliases))
+        try:
+            request = await asyncio.to_thread(state.launcher.prepare, order)
+            engine = await supervisor.launch(request)
+        except (CatalogError, EngineError, ValidationError) as error:
+            raise api_error_from(error) from None
+        return engine.status()
+
+    @router.delete("/engines/{name:path}")
+    async def stop(name: str) -> dict[str, Any]:
+        try:
+            return await supervisor.stop(name)
+        except EngineError as error:
+            raise api_error_from(error) from None
+
+    @router.get("/engines/{name:path}/log")
+    async def engine_log(name: str, lines: int = Query(50, ge=1, le=5000)) -> dict[str, Any]:
+        try:
+            engine = supervisor.get(name)
+        except EngineError as error:
+            raise api_error_from(error) from None
+        return {"name": engine.name, "lines": log_tail(engine.log_path, lines)}
+
+    @router.get("/requests")
+    async def requests(
+        model: str | None = None, limit: int = Query(100, ge=1, le=10000)
+    ) -> list[dict[str, Any]]:
+        records = await asyncio.to_thread(state.store.requests, model, limit)
+        return [record.as_row() for record in records]
+
+    @router.get("/events")
+    async def events(
+        engine: str | None = None, limit: int = Query(100, ge=1, le=10000)
+    ) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(state.store.engine_events, engine, limit)
+
+    return router

@@ -1,0 +1,174 @@
+"""Running the server in the foreground: bind, serve, load the requested models, and on
+Ctrl-C/SIGTERM stop accepting, let in-flight requests finish, then stop every engine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import uvicorn
+
+from engines.errors import EngineError, InsecureBindError, PortInUseError
+from engines.server.app import create_app
+from engines.server.auth import is_loopback
+from engines.server.state import ServerState
+from engines.supervisor import LaunchRequest, ManagedEngine
+from profiles import Locations, Settings
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def openai_url(self) -> str:
+        return f"{self.base_url}/v1"
+
+
+class ReadyHook:
+    """What the front end wants to hear: the server is up, a model is ready or failed."""
+
+    def listening(self, info: ServerInfo) -> None: ...
+    def engine_ready(self, info: ServerInfo, engine: ManagedEngine) -> None: ...
+    def engine_failed(self, request: LaunchRequest, error: EngineError) -> None: ...
+
+
+def check_bind_policy(settings: Settings) -> None:
+    if not is_loopback(settings.server.host) and settings.server.api_key is None:
+        raise InsecureBindError(
+            f"refusing to serve on {settings.server.host} without an API key: set "
+            "HOSTBENCH_SERVER__API_KEY (or --api-key), or bind to 127.0.0.1"
+        )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"port {port} on {host} is already in use") from None
+        raise PortInUseError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(False)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a signal only asks for a graceful exit; it is not re-raised
+    afterwards, so the CLI can report and return an exit code."""
+
+    received_signal: int | None = None
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.before_shutdown: list[Callable[[], None]] = []
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for callback in self.before_shutdown:
+            callback()
+        await super().shutdown(sockets)
+
+    def _on_signal(self, sig: int, _frame: object) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.received_signal = sig
+        self.should_exit = True
+
+
+async def _preload(
+    server: _Server,
+    state: ServerState,
+    info: ServerInfo,
+    requests: Sequence[LaunchRequest],
+    hook: ReadyHook,
+    stop_on_failure: bool,
+) -> bool:
+    while not server.started and not server.should_exit:
+        await asyncio.sleep(0.02)
+    hook.listening(info)
+    ok = True
+    for request in requests:
+        try:
+            engine = await state.supervisor.launch(request)
+        except EngineError as error:
+            ok = False
+            hook.engine_failed(request, error)
+            if stop_on_failure:
+                server.should_exit = True
+                return False
+            continue
+        hook.engine_ready(info, engine)
+    return ok
+
+
+async def serve(
+    settings: Settings,
+    locations: Locations,
+    requests: Sequence[LaunchRequest] = (),
+    hook: ReadyHook | None = None,
+    stop_on_failure: bool = True,
+    sock: socket.socket | None = None,
+) -> ServeOutcome:
+    """Serve until a signal (or a failed launch); say how it ended.
+
+    `sock` is a socket already bound with `bind_socket`, for callers that want to know
+    the port is free before doing slow work (pulling a model)."""
+    check_bind_policy(settings)
+    sock = sock or bind_socket(settings.server.host, settings.server.port)
+    info = ServerInfo(settings.server.host, int(sock.getsockname()[1]))
+    state = ServerState.build(settings, locations)
+    config = uvicorn.Config(
+        create_app(state),
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.server.graceful_shutdown_s) or None,
+    )
+    server = _Server(config)
+    preload = asyncio.create_task(
+        _preload(server, state, info, requests, hook or ReadyHook(), stop_on_failure)
+    )
+    server.before_shutdown.append(preload.cancel)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        preload.cancel()
+        (loaded,) = await asyncio.gather(preload, return_exceptions=True)
+        sock.close()
+    return ServeOutcome(launch_failed=loaded is False, signal=server.received_signal)
+
+
+@dataclass(frozen=True)
+class ServeOutcome:
+    launch_failed: bool
+    signal: int | None

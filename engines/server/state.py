@@ -1,0 +1,71 @@
+"""Everything one running server holds, built in one place and closed in one place."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+from bench import RequestRecorder, Store
+from engines.launching import Launcher
+from engines.server.auth import ensure_token
+from engines.server.gateway import Gateway
+from engines.supervisor import EngineEvent, Supervisor, event_row
+from profiles import Locations, Settings
+
+log = logging.getLogger("hostbench.server")
+
+UPSTREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=600.0, write=60.0, pool=60.0)
+"""An engine may think for a long time before a non-streamed answer; never forever."""
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    locations: Locations
+    store: Store
+    recorder: RequestRecorder
+    supervisor: Supervisor
+    client: httpx.AsyncClient
+    gateway: Gateway
+    launcher: Launcher
+    control_token: str
+
+    @classmethod
+    def build(cls, settings: Settings, locations: Locations) -> ServerState:
+        locations.ensure()
+        store = Store(locations.store_path)
+        recorder = RequestRecorder(store)
+
+        def on_event(event: EngineEvent) -> None:
+            level = logging.WARNING if event.kind in ("crashed", "restart_failed") else logging.INFO
+            log.log(
+                level,
+                "engine %s: %s%s",
+                event.engine,
+                event.kind,
+                f" (exit {event.exit_code})" if event.exit_code is not None else "",
+            )
+            store.add_engine_event(event_row(event))
+
+        supervisor = Supervisor(settings.engines, locations.logs_dir / "engines", on_event)
+        limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
+        client = httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT, limits=limits, trust_env=False)
+        return cls(
+            settings=settings,
+            locations=locations,
+            store=store,
+            recorder=recorder,
+            supervisor=supervisor,
+            client=client,
+            gateway=Gateway(supervisor, client, recorder),
+            launcher=Launcher(settings, locations, store),
+            control_token=ensure_token(locations.token_file),
+        )
+
+    async def close(self) -> None:
+        await self.supervisor.stop_all()
+        await self.client.aclose()
+        self.recorder.close()
+        self.store.close()

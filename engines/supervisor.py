@@ -1,0 +1,313 @@
+"""Supervising engine processes: start, wait until ready, watch, restart with backoff, stop.
+
+Runs on the server's event loop. An engine that dies unexpectedly is reported through the
+event callback, and started again after a backoff that doubles with each consecutive crash
+(reset once it has stayed up for a while).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from catalog import LocalModel
+from engines import process
+from engines.base import EngineAdapter, EngineOptions, LaunchSpec
+from engines.errors import EngineExistsError, EngineNotFoundError, EngineStartError
+from profiles import EngineSettings
+
+log = logging.getLogger(__name__)
+
+STABLE_AFTER_S = 60.0
+"""An engine up this long has its restart backoff reset."""
+
+
+class EngineState(StrEnum):
+    STARTING = "starting"
+    READY = "ready"
+    CRASHED = "crashed"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """Something that happened to an engine, for the store and the front ends."""
+
+    engine: str
+    model: str
+    kind: str
+    """started | ready | crashed | restart_failed | stopped"""
+    at: float
+    exit_code: int | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What to run: a local model, with an engine and its options, under a served name."""
+
+    model: LocalModel
+    adapter: EngineAdapter
+    options: EngineOptions
+    served_name: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.served_name, *self.aliases)
+
+
+@dataclass
+class _Run:
+    """Mutable facts about the current process of an engine."""
+
+    state: EngineState = EngineState.STARTING
+    spec: LaunchSpec | None = None
+    proc: asyncio.subprocess.Process | None = None
+    started_at: float | None = None
+    ready_at: float | None = None
+    restarts: int = 0
+    consecutive_crashes: int = 0
+    last_exit_code: int | None = None
+    last_error: str | None = None
+    retry_at: float | None = None
+    log_tail: list[str] = field(default_factory=list)
+
+
+class ManagedEngine:
+    """One supervised engine serving one model."""
+
+    def __init__(
+        self,
+        request: LaunchRequest,
+        settings: EngineSettings,
+        log_dir: Path,
+        on_event: Callable[[EngineEvent], None],
+    ) -> None:
+        self.request = request
+        self.settings = settings
+        self.log_path = log_dir / f"{request.served_name.replace('/', '_')}.log"
+        self._on_event = on_event
+        self._run = _Run()
+        self._stopping = False
+        self._watcher: asyncio.Task[None] | None = None
+        self._restart_delay = settings.restart_backoff_s
+
+    @property
+    def name(self) -> str:
+        return self.request.served_name
+
+    @property
+    def state(self) -> EngineState:
+        return self._run.state
+
+    @property
+    def spec(self) -> LaunchSpec | None:
+        return self._run.spec
+
+    @property
+    def base_url(self) -> str:
+        assert self._run.spec is not None
+        return f"http://127.0.0.1:{self._run.spec.port}"
+
+    def retry_after_s(self) -> int:
+        """A client's best wait before retrying while the engine is not ready."""
+        if self._run.state == EngineState.CRASHED and self._run.retry_at is not None:
+            return max(1, round(self._run.retry_at - time.time()) + 1)
+        return 2
+
+    def _emit(self, kind: str, exit_code: int | None = None, detail: str | None = None) -> None:
+        event = EngineEvent(self.name, self.request.model.id, kind, time.time(), exit_code, detail)
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("engine event handler failed for %s", event)
+
+    async def start(self) -> None:
+        """Start the process and wait until it answers; raise EngineStartError if it can't."""
+        port = process.free_port()
+        request = self.request
+        spec = request.adapter.launch_spec(request.model, self.name, request.options, port)
+        run = self._run
+        run.spec, run.state, run.started_at, run.ready_at = (
+            spec,
+            EngineState.STARTING,
+            time.time(),
+            None,
+        )
+        self._write_log_header(spec)
+        run.proc = await process.spawn(spec.argv, self.log_path, spec.env)
+        self._emit("started")
+        try:
+            await self._wait_ready(spec, run.proc)
+        except BaseException as error:
+            await process.terminate(run.proc, grace_s=2.0)
+            if isinstance(error, EngineStartError):
+                run.last_error, run.log_tail = error.summary, error.log_tail
+            raise
+        run.state, run.ready_at, run.last_error = EngineState.READY, time.time(), None
+        self._emit("ready")
+        self._watcher = asyncio.create_task(self._watch(run.proc), name=f"watch {self.name}")
+
+    def _write_log_header(self, spec: LaunchSpec) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with self.log_path.open("a") as log_file:
+            log_file.write(f"\n=== hostbench {stamp}: starting {' '.join(spec.argv)}\n")
+
+    async def _wait_ready(self, spec: LaunchSpec, proc: asyncio.subprocess.Process) -> None:
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        url = f"http://127.0.0.1:{spec.port}{spec.health_path}"
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if proc.returncode is not None:
+                    raise self._start_error(f"exited with code {proc.returncode} while loading")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(url)).status_code == 200:
+                        return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(proc.wait()), 0.1)
+        raise self._start_error(f"was not ready after {self.settings.ready_timeout_s:.0f} s")
+
+    def _start_error(self, what: str) -> EngineStartError:
+        runtime = self._run.spec.runtime if self._run.spec else "engine"
+        message = f"{runtime} for {self.name!r} {what} (log: {self.log_path})"
+        return EngineStartError(message, process.log_tail(self.log_path))
+
+    async def _watch(self, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        if self._stopping:
+            return
+        run = self._run
+        uptime = time.time() - (run.ready_at or time.time())
+        if uptime > STABLE_AFTER_S:
+            self._restart_delay = self.settings.restart_backoff_s
+        run.state, run.last_exit_code = EngineState.CRASHED, code
+        run.log_tail = process.log_tail(self.log_path)
+        run.last_error = f"exited unexpectedly with code {code}"
+        self._emit("crashed", code, "\n".join(run.log_tail[-5:]))
+        await self._restart_loop()
+
+    async def _restart_loop(self) -> None:
+        run = self._run
+        while not self._stopping:
+            delay = self._restart_delay
+            self._restart_delay = min(delay * 2, self.settings.restart_backoff_max_s)
+            run.retry_at = time.time() + delay
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            try:
+                await self.start()
+            except EngineStartError as error:
+                self._emit("restart_failed", run.last_exit_code, error.summary)
+                run.state = EngineState.CRASHED
+                continue
+            run.restarts += 1
+            run.retry_at = None
+            return
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        self._stopping = True
+        self._run.state = EngineState.STOPPING
+        if self._watcher is not None and self._watcher is not asyncio.current_task():
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        if self._run.proc is not None:
+            self._run.last_exit_code = await process.terminate(self._run.proc, grace_s)
+        self._run.state = EngineState.STOPPED
+        self._emit("stopped", self._run.last_exit_code)
+
+    def status(self) -> dict[str, Any]:
+        run, spec, model = self._run, self._run.spec, self.request.model
+        return {
+            "name": self.name,
+            "aliases": list(self.request.aliases),
+            "engine": self.request.adapter.engine_id,
+            "runtime": spec.runtime if spec else None,
+            "model": model.id,
+            "model_path": str(model.path),
+            "port": spec.port if spec else None,
+            "pid": run.proc.pid if run.proc and run.proc.returncode is None else None,
+            "state": str(run.state),
+            "started_at": run.started_at,
+            "ready_at": run.ready_at,
+            "restarts": run.restarts,
+            "last_exit_code": run.last_exit_code,
+            "last_error": run.last_error,
+            "retry_at": run.retry_at,
+            "context_limit": spec.context_limit if spec else None,
+            "options": self.request.options.model_dump(mode="json"),
+            "log_path": str(self.log_path),
+        }
+
+
+class Supervisor:
+    """All engines of one server, by served name."""
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        log_dir: Path,
+        on_event: Callable[[EngineEvent], None] = lambda event: None,
+    ) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self._on_event = on_event
+        self._engines: dict[str, ManagedEngine] = {}
+
+    def engines(self) -> list[ManagedEngine]:
+        return list(self._engines.values())
+
+    def find(self, model_name: str) -> ManagedEngine | None:
+        """The engine serving `model_name`, by served name or alias."""
+        for engine in self._engines.values():
+            if model_name in engine.request.names:
+                return engine
+        return None
+
+    def get(self, name: str) -> ManagedEngine:
+        engine = self._engines.get(name) or self.find(name)
+        if engine is None:
+            running = ", ".join(self._engines) or "none"
+            raise EngineNotFoundError(f"no engine named {name!r}; running: {running}")
+        return engine
+
+    async def launch(self, request: LaunchRequest) -> ManagedEngine:
+        taken = [name for name in request.names if self.find(name) is not None]
+        if taken:
+            raise EngineExistsError(f"{', '.join(taken)} is already served; stop it first")
+        engine = ManagedEngine(request, self.settings, self.log_dir, self._on_event)
+        self._engines[engine.name] = engine
+        try:
+            await engine.start()
+        except BaseException:
+            self._engines.pop(engine.name, None)
+            raise
+        return engine
+
+    async def stop(self, name: str) -> dict[str, Any]:
+        engine = self.get(name)
+        await engine.stop()
+        self._engines.pop(engine.name, None)
+        return engine.status()
+
+    async def stop_all(self) -> None:
+        engines = list(self._engines.values())
+        self._engines.clear()
+        await asyncio.gather(*(engine.stop() for engine in engines), return_exceptions=True)
+
+
+def event_row(event: EngineEvent) -> dict[str, Any]:
+    return asdict(event)

@@ -24,7 +24,7 @@ class StoreError(RuntimeError):
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:
-    db["requests"].create(
+    db.table("requests").create(
         {
             "id": str,
             "model": str,
@@ -43,8 +43,8 @@ def _create_v1(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"model", "engine", "endpoint", "started_at", "status"},
     )
-    db["requests"].create_index(["model", "started_at"])
-    db["local_models"].create(
+    db.table("requests").create_index(["model", "started_at"])
+    db.table("local_models").create(
         {
             "id": str,
             "catalog_id": str,
@@ -59,7 +59,7 @@ def _create_v1(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"path", "sha256", "origin"},
     )
-    db["engine_events"].create(
+    db.table("engine_events").create(
         {
             "id": int,
             "engine": str,
@@ -133,13 +133,13 @@ class Store:
         rows = [record.as_row() for record in records]
         if rows:
             with self.transaction() as db:
-                db["requests"].insert_all(rows, pk="id", replace=True)
+                db.table("requests").insert_all(rows, pk="id", replace=True)
         return len(rows)
 
     def requests(self, model: str | None = None, limit: int = 1000) -> list[RequestRecord]:
         where, params = ("model = ?", [model]) if model else (None, [])
         with self._lock:
-            rows = self.db["requests"].rows_where(
+            rows = self.db.table("requests").rows_where(
                 where, params, order_by="started_at desc", limit=limit
             )
             return [RequestRecord.from_row(row) for row in rows]
@@ -148,12 +148,12 @@ class Store:
 
     def add_engine_event(self, row: dict[str, Any]) -> None:
         with self.transaction() as db:
-            db["engine_events"].insert(row)
+            db.table("engine_events").insert(row)
 
     def engine_events(self, engine: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         where, params = ("engine = ?", [engine]) if engine else (None, [])
         with self._lock:
-            rows = self.db["engine_events"].rows_where(
+            rows = self.db.table("engine_events").rows_where(
                 where, params, order_by="id desc", limit=limit
             )
             return list(rows)
@@ -162,11 +162,11 @@ class Store:
 
     def put_local_model(self, row: dict[str, Any]) -> None:
         with self.transaction() as db:
-            db["local_models"].insert({**row, "added_at": time.time()}, pk="id", replace=True)
+            db.table("local_models").insert({**row, "added_at": time.time()}, pk="id", replace=True)
 
     def local_models(self) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self.db["local_models"].rows_where(order_by="id"))
+            return list(self.db.table("local_models").rows_where(order_by="id"))
 
     def remove_local_model(self, model_id: str) -> bool:
         with self.transaction() as db:

@@ -12,7 +12,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from catalog.errors import CancelledError, InsufficientDiskError, IntegrityError
 
@@ -35,20 +35,21 @@ def check_free_disk(directory: Path, needed_bytes: int) -> None:
 
 
 def copy_hashing(
-    source: BinaryIO,
-    target: BinaryIO,
+    source: IO[bytes],
+    target: IO[bytes] | None,
     total: int,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> str:
-    """Copy `source` to `target` in chunks; return the sha256 of what was copied."""
+    """Copy `source` to `target` (None: just read) in chunks; return the sha256 of it."""
     digest = hashlib.sha256()
     done = 0
     while chunk := source.read(CHUNK_BYTES):
         if cancel is not None and cancel.is_set():
             raise CancelledError("cancelled by the user")
         digest.update(chunk)
-        target.write(chunk)
+        if target is not None:
+            target.write(chunk)
         done += len(chunk)
         if progress is not None:
             progress(done, total)
@@ -58,16 +59,11 @@ def copy_hashing(
 def sha256_of(path: Path, progress: Progress | None = None) -> str:
     total = path.stat().st_size
     with path.open("rb") as handle:
-        return copy_hashing(handle, _Discard(), total, progress)
-
-
-class _Discard:
-    def write(self, data: bytes) -> int:
-        return len(data)
+        return copy_hashing(handle, None, total, progress)
 
 
 def install_verified(
-    source: BinaryIO,
+    source: IO[bytes],
     destination: Path,
     total: int,
     expected_sha256: str | None,
@@ -79,7 +75,7 @@ def install_verified(
     partial = destination.with_name(destination.name + ".partial")
     try:
         with partial.open("wb") as target:
-            sha256 = copy_hashing(source, target, total, progress, cancel)  # type: ignore[arg-type]
+            sha256 = copy_hashing(source, target, total, progress, cancel)
             target.flush()
             os.fsync(target.fileno())
         if expected_sha256 is not None and sha256 != expected_sha256:

@@ -24,6 +24,7 @@ class GgufInfo:
     n_heads: int | None
     n_kv_heads: int | None
     vocab_size: int | None
+    eos_token_id: int | None
     has_chat_template: bool
 
 
@@ -77,5 +78,6 @@ def read_gguf_info(path: Path) -> GgufInfo:
         n_heads=arch_field("attention.head_count"),
         n_kv_heads=arch_field("attention.head_count_kv"),
         vocab_size=arch_field("vocab_size"),
+        eos_token_id=_field(reader, "tokenizer.ggml.eos_token_id"),
         has_chat_template="tokenizer.chat_template" in reader.fields,
     )

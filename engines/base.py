@@ -34,6 +34,9 @@ class LaunchSpec:
     """Tokens one request may use (prompt + completion)."""
     env: Mapping[str, str] = field(default_factory=dict)
     supports_embeddings: bool = False
+    token_count_path: str | None = None
+    """For runtimes that end an over-long stream silently instead of refusing it
+    (llama-cpp-python): an endpoint counting tokens, so the gateway can check first."""
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,12 @@ class ControlClient:
     def request(self, method: str, path: str, timeout_s: float | None = None, **kwargs: Any) -> Any:
         try:
             response = httpx.request(
-                method, f"{self.base_url}{path}", headers=self._headers(), trust_env=False,
-                timeout=timeout_s or self.timeout_s, **kwargs,
+                method,
+                f"{self.base_url}{path}",
+                headers=self._headers(),
+                trust_env=False,
+                timeout=timeout_s or self.timeout_s,
+                **kwargs,
             )
         except httpx.ConnectError:
             raise ServerNotRunningError(f"no hostbench server at {self.base_url}") from None

@@ -69,5 +69,5 @@ class Launcher:
             order.model, self.catalog, self.registry, self.locations.models_dir, progress, cancel
         )
         name = order.name or served_name_for(order.model, model.id)
-        aliases = tuple(a for a in (*order.aliases, model.id) if a != name)
-        return LaunchRequest(model, adapter, options, name, tuple(dict.fromkeys(aliases)))
+        aliases = tuple(dict.fromkeys(a for a in order.aliases if a != name))
+        return LaunchRequest(model, adapter, options, name, aliases)

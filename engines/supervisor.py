@@ -271,11 +271,12 @@ class Supervisor:
         return list(self._engines.values())
 
     def find(self, model_name: str) -> ManagedEngine | None:
-        """The engine serving `model_name`, by served name or alias."""
-        for engine in self._engines.values():
-            if model_name in engine.request.names:
-                return engine
-        return None
+        """The engine serving `model_name`: by served name or alias, else by local model id
+        (`smollm2-135m-instruct:Q4_1`), the first engine of that model winning."""
+        engines = self._engines.values()
+        named = (e for e in engines if model_name in e.request.names)
+        by_model = (e for e in engines if model_name == e.request.model.id)
+        return next(named, None) or next(by_model, None)
 
     def get(self, name: str) -> ManagedEngine:
         engine = self._engines.get(name) or self.find(name)

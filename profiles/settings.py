@@ -23,7 +23,9 @@ class ServerSettings(BaseModel):
     """The hostbench server: one per machine, on loopback unless told otherwise."""
 
     host: str = Field("127.0.0.1", description="Address to bind; non-loopback needs api_key.")
-    port: int = Field(8080, ge=1, le=65535, description="Port of the OpenAI endpoint.")
+    port: int = Field(
+        8080, ge=0, le=65535, description="Port of the OpenAI endpoint (0: any free port)."
+    )
     api_key: SecretStr | None = Field(
         None, description="Key the OpenAI endpoint requires (Bearer); needed off loopback."
     )

@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code_for(error)
         if code == ExitCode.ERROR and not _is_known(error):
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {describe(error)}", file=sys.stderr)
         return code
 
 
@@ -79,3 +79,20 @@ def _is_known(error: BaseException) -> bool:
     from engines.llamacpp.build import BuildError
 
     return isinstance(error, CatalogError | EngineError | StoreError | BuildError)
+
+
+def describe(error: BaseException) -> str:
+    """One line per problem, naming the flag or setting at fault."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return str(error)
+    problems = []
+    for item in error.errors():
+        path = [str(part) for part in item["loc"]]
+        if error.title == "Settings":
+            where = f"setting {'.'.join(path)} (HOSTBENCH_{'__'.join(path).upper()})"
+        else:
+            where = "option --" + "-".join(path[:1]).replace("_", "-")
+        problems.append(f"invalid {where}: {item['msg']}")
+    return "; ".join(problems)

@@ -20,6 +20,8 @@ class ExitCode(IntEnum):
 
 def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code for a core error; unknown errors are plain failures."""
+    from pydantic import ValidationError
+
     from catalog import (
         CancelledError,
         InsufficientDiskError,
@@ -29,6 +31,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
         QuantNotAvailableError,
         SourceUnavailableError,
     )
+    from engines.control_client import ControlError
     from engines.errors import (
         EngineExistsError,
         EngineNotFoundError,
@@ -42,8 +45,10 @@ def exit_code_for(error: BaseException) -> ExitCode:
     table: tuple[tuple[type[BaseException], ExitCode], ...] = (
         ((ModelNotFoundError, QuantNotAvailableError, EngineNotFoundError), ExitCode.NOT_FOUND),
         ((UnknownEngineError, InvalidModelFileError, InsecureBindError), ExitCode.USAGE),
-        ((PortInUseError, EngineUnavailableError, SourceUnavailableError, EngineExistsError),
-         ExitCode.UNAVAILABLE),
+        (
+            (PortInUseError, EngineUnavailableError, SourceUnavailableError, EngineExistsError),
+            ExitCode.UNAVAILABLE,
+        ),
         ((IntegrityError,), ExitCode.INTEGRITY),
         ((InsufficientDiskError,), ExitCode.NO_SPACE),
         ((EngineStartError,), ExitCode.LAUNCH_FAILED),
@@ -52,4 +57,17 @@ def exit_code_for(error: BaseException) -> ExitCode:
     for kinds, code in table:
         if isinstance(error, kinds):
             return code
+    if isinstance(error, ControlError):
+        return _BY_HTTP_STATUS.get(error.status, ExitCode.ERROR)
+    if isinstance(error, ValidationError):
+        return ExitCode.USAGE
     return ExitCode.ERROR
+
+
+_BY_HTTP_STATUS = {
+    400: ExitCode.USAGE,
+    404: ExitCode.NOT_FOUND,
+    409: ExitCode.UNAVAILABLE,
+    502: ExitCode.LAUNCH_FAILED,
+    507: ExitCode.NO_SPACE,
+}

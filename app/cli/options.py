@@ -39,10 +39,10 @@ _BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
 def _help(field: FieldInfo) -> str:
     text = field.description or ""
     bounds = [
-        f"{_BOUNDS[key]} {value}"
+        f"{symbol} {getattr(meta, key)}"
         for meta in field.metadata
-        for key, value in vars(meta).items()
-        if key in _BOUNDS
+        for key, symbol in _BOUNDS.items()
+        if getattr(meta, key, None) is not None
     ]
     extra = f"; {', '.join(bounds)}" if bounds else ""
     default = field.get_default(call_default_factory=True)

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 
-def print_json(data: Any, out: TextIO = sys.stdout) -> None:
+def print_json(data: Any, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     json.dump(data, out, indent=2, default=str)
     out.write("\n")
 
@@ -22,9 +23,9 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> s
 
 
 def print_table(
-    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], out: TextIO = sys.stdout
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], out: TextIO | None = None
 ) -> None:
-    out.write(format_table(rows, columns) + "\n")
+    (out or sys.stdout).write(format_table(rows, columns) + "\n")
 
 
 def human_bytes(count: float | None) -> str:

@@ -126,10 +126,10 @@ class LlamaCppEngine(EngineAdapter):
         runtime = self.runtime()
         if runtime == LLAMA_SERVER:
             argv = self._llama_server_argv(model, served_name, options, port)
-            health = "/health"
+            health, token_count = "/health", None
         else:
             argv = self._python_server_argv(model, served_name, options, port)
-            health = "/v1/models"
+            health, token_count = "/v1/models", "/extras/tokenize/count"
         return LaunchSpec(
             argv=tuple(argv),
             port=port,
@@ -137,6 +137,7 @@ class LlamaCppEngine(EngineAdapter):
             runtime=runtime,
             context_limit=options.ctx_size,
             supports_embeddings=options.embeddings,
+            token_count_path=token_count,
         )
 
     def _threads(self, options: LlamaCppOptions) -> tuple[int, int]:

@@ -107,6 +107,7 @@ def control_router(state: ServerState) -> APIRouter:
     async def requests(
         model: str | None = None, limit: int = Query(100, ge=1, le=10000)
     ) -> list[dict[str, Any]]:
+        await asyncio.to_thread(state.recorder.flush)
         records = await asyncio.to_thread(state.store.requests, model, limit)
         return [record.as_row() for record in records]
 

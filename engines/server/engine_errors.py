@@ -73,3 +73,12 @@ def engine_failed(engine: ManagedEngine, error: httpx.HTTPError) -> ApiError:
     )
     headers = {"Retry-After": str(engine.retry_after_s())}
     return ApiError(502, message, SERVER, None, "engine_crashed", headers)
+
+
+def empty_stream(engine: ManagedEngine) -> ApiError:
+    """The engine ended a stream before sending anything: it failed without saying why."""
+    message = (
+        f"The engine serving '{engine.name}' ended the stream without an answer; "
+        f"its log may say why ({engine.log_path})."
+    )
+    return ApiError(502, message, SERVER, None, "engine_empty_stream")

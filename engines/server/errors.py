@@ -94,7 +94,9 @@ def install_handlers(app: FastAPI) -> None:
         message = str(error.detail)
         if error.status_code == 404:
             message = "Unknown path; the OpenAI API is under /v1 (see GET /v1/models)."
-        return ApiError(error.status_code, message, type_, headers=error.headers).response()
+        return ApiError(
+            error.status_code, message, type_, headers=dict(error.headers or {})
+        ).response()
 
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
         return ApiError(500, f"Internal error: {type(error).__name__}", SERVER).response()

@@ -137,6 +137,7 @@ class Gateway:
             **body,
             "stream_options": {**(body.get("stream_options") or {}), "include_usage": True},
         }
+        await self._check_context(engine, endpoint, body)
         upstream_request = self.client.build_request(
             "POST", engine.base_url + endpoint.path, json=body
         )
@@ -153,6 +154,27 @@ class Gateway:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(relay, media_type="text/event-stream", headers=headers)
 
+    async def _check_context(
+        self, engine: ManagedEngine, endpoint: Endpoint, body: dict[str, Any]
+    ) -> None:
+        """Count prompt tokens first where the runtime would not refuse an over-long stream.
+
+        Chat messages are counted without their template, a slight undercount: what is
+        refused here is over the limit for certain."""
+        spec = engine.spec
+        if spec is None or spec.token_count_path is None:
+            return
+        try:
+            answer = await self.client.post(
+                engine.base_url + spec.token_count_path, json={"input": prompt_text(body)}
+            )
+            count = int(answer.json()["count"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return
+        if count >= spec.context_limit:
+            fields = {"n_prompt_tokens": count}
+            raise engine_errors.context_overflow(engine, endpoint.prompt_param, fields)
+
     async def _open_events(
         self, engine: ManagedEngine, endpoint: Endpoint, upstream: httpx.Response
     ) -> AsyncIterator[bytes]:
@@ -166,7 +188,7 @@ class Gateway:
         try:
             first = await anext(events)
         except StopAsyncIteration:
-            first = b""
+            raise engine_errors.empty_stream(engine) from None
         except httpx.HTTPError as error:
             raise engine_errors.engine_failed(engine, error) from None
         payload = parse_data(event_data(first))
@@ -211,7 +233,20 @@ class Gateway:
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    if first:
-        yield first
+    yield first
     async for event in rest:
         yield event
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    """The text of a chat's messages or a completion's prompt, for counting tokens."""
+    if isinstance(body.get("messages"), list):
+        parts = []
+        for message in body["messages"]:
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, list):
+                content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            parts.append(str(content or ""))
+        return "\n".join(parts)
+    prompt = body.get("prompt")
+    return "\n".join(map(str, prompt)) if isinstance(prompt, list) else str(prompt or "")

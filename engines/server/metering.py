@@ -31,13 +31,18 @@ class Meter:
         return (time.perf_counter() - self._t0) * 1000.0
 
     def saw_chunk(self, chunk: dict[str, Any]) -> None:
-        """Note a streamed chunk: the first one with choices sets TTFT."""
-        if chunk.get("choices"):
+        """Note a streamed chunk: the first one with choices sets TTFT (vLLM's definition).
+
+        Engines that send no usage in streams (llama-cpp-python) get their completion
+        tokens counted as chunks with text, which is one per token there."""
+        choices = chunk.get("choices")
+        if choices:
             now = self.elapsed_ms()
             if self.ttft_ms is None:
                 self.ttft_ms = now
             self.last_content_ms = now
-            self.content_chunks += 1
+            if _has_text(choices[0]):
+                self.content_chunks += 1
         self.saw_usage(chunk.get("usage"))
 
     def saw_usage(self, usage: Any) -> None:
@@ -53,6 +58,8 @@ class Meter:
             e2e = self.elapsed_ms()
         if not self.stream and status == RequestStatus.OK:
             self.ttft_ms = e2e
+        if self.stream and self.completion_tokens is None and self.content_chunks:
+            self.completion_tokens = self.content_chunks
         return RequestRecord(
             id=self.id,
             model=self.model,
@@ -68,3 +75,11 @@ class Meter:
             completion_tokens=self.completion_tokens,
             error=error,
         )
+
+
+def _has_text(choice: Any) -> bool:
+    if not isinstance(choice, dict):
+        return False
+    delta = choice.get("delta")
+    text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+    return bool(text)

@@ -77,7 +77,7 @@ class _Server(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
-        self.before_shutdown: list[Callable[[], None]] = []
+        self.before_shutdown: list[Callable[[], object]] = []
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -13,7 +13,7 @@ async def split_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Yield each event with its terminating blank line, as soon as it is complete."""
     buffer = b""
     async for chunk in chunks:
-        buffer += chunk.replace(b"\r\n", b"\n")
+        buffer = (buffer + chunk).replace(b"\r\n", b"\n")
         while (end := buffer.find(b"\n\n")) >= 0:
             event, buffer = buffer[: end + 2], buffer[end + 2 :]
             if event.strip():

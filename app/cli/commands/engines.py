@@ -18,8 +18,14 @@ def _list(ctx: CliContext, as_json: bool) -> int:
     for name in engine_names():
         adapter = load_engine(name, ctx.settings.engines, ctx.locations)
         found = adapter.availability()
-        rows.append({"engine": name, "available": found.available, "runtime": found.runtime,
-                     "detail": found.detail})
+        rows.append(
+            {
+                "engine": name,
+                "available": found.available,
+                "runtime": found.runtime,
+                "detail": found.detail,
+            }
+        )
     if as_json:
         print_json(rows)
     else:
@@ -30,16 +36,19 @@ def _list(ctx: CliContext, as_json: bool) -> int:
 def _build(ctx: CliContext) -> int:
     env = {**os.environ, "HOSTBENCH_CACHE_DIR": str(ctx.locations.cache_dir)}
     plan = build.make_plan(env)
-    note(f"llama.cpp backend: {plan.backend} ({plan.reason}); "
-         f"cmake flags: {' '.join(plan.cmake_flags) or 'none'}")
+    note(
+        f"llama.cpp backend: {plan.backend} ({plan.reason}); "
+        f"cmake flags: {' '.join(plan.cmake_flags) or 'none'}"
+    )
     note("building llama-server (about 10 minutes on 2 cores the first time) ...")
     print(build.ensure_llama_server(plan))
     return ExitCode.OK
 
 
 def run(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hostbench engines",
-                                     description="List engines, or build llama-server.")
+    parser = argparse.ArgumentParser(
+        prog="hostbench engines", description="List engines, or build llama-server."
+    )
     parser.add_argument("action", nargs="?", choices=["list", "build"], default="list")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

@@ -30,9 +30,12 @@ def build_parser(adapter: EngineAdapter) -> argparse.ArgumentParser:
         description="Serve MODEL behind the local OpenAI endpoint, in the foreground. "
         "If a hostbench server already runs on the port, MODEL is added to it instead.",
     )
-    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
-                        help=f"catalog id, id:QUANT, local model id or .gguf path "
-                        f"(default: {DEFAULT_MODEL})")
+    parser.add_argument(
+        "model",
+        nargs="?",
+        default=DEFAULT_MODEL,
+        help=f"catalog id, id:QUANT, local model id or .gguf path (default: {DEFAULT_MODEL})",
+    )
     parser.add_argument("--engine", default=DEFAULT_ENGINE, help="engine adapter to use")
     parser.add_argument("--name", help="model name clients send (default: MODEL)")
     parser.add_argument("--alias", action="append", default=[], help="another name (repeatable)")
@@ -87,9 +90,15 @@ def _order(args: argparse.Namespace) -> LaunchOrder:
 
 def _attach(client: ControlClient, order: LaunchOrder, as_json: bool) -> int:
     note(f"a hostbench server already runs at {client.base_url}; asking it to load {order.model}")
-    status = client.launch({"model": order.model, "engine": order.engine,
-                            "options": dict(order.options), "name": order.name,
-                            "aliases": list(order.aliases)})
+    status = client.launch(
+        {
+            "model": order.model,
+            "engine": order.engine,
+            "options": dict(order.options),
+            "name": order.name,
+            "aliases": list(order.aliases),
+        }
+    )
     if as_json:
         print(json.dumps({"event": "ready", "url": f"{client.base_url}/v1", **status}))
     else:

@@ -35,7 +35,9 @@ def run(argv: Sequence[str]) -> int:
     if args.json:
         print_json([model_row(m, short=False) for m in models])
         return ExitCode.OK
-    rows = [{**model_row(m), "file": model_row(m)["file"] + ("" if m.present else " (missing)")}
-            for m in models]
+    rows = [
+        {**model_row(m), "file": model_row(m)["file"] + ("" if m.present else " (missing)")}
+        for m in models
+    ]
     print_table(rows, COLUMNS)
     return ExitCode.OK

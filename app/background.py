@@ -1,0 +1,97 @@
+"""A hostbench server in a child process: `hostbench launch|serve ... --json`.
+
+Used where a front end needs a server it does not run itself: the benchmark (so the load
+generator and the gateway do not share one interpreter) and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+class BackgroundServerError(RuntimeError):
+    """The child server exited or did not become ready; the message has its stderr tail."""
+
+
+class BackgroundServer:
+    """Start with `hostbench launch ARGS --json`; ready once it prints its JSON line."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        port: int,
+        stderr_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.port = port
+        self.stderr_path = stderr_path
+        stderr_path.parent.mkdir(parents=True, exist_ok=True)
+        self._stderr = stderr_path.open("w")
+        command = [sys.executable, "-m", "app", "launch", *args, "--port", str(port), "--json"]
+        self.proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        self.ready: dict[str, Any] = {}
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stderr_tail(self, chars: int = 4000) -> str:
+        return self.stderr_path.read_text(errors="replace")[-chars:]
+
+    def wait_ready(self, timeout_s: float = 180) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                code = self.proc.wait()
+                raise BackgroundServerError(f"server exited {code}:\n{self.stderr_tail()}")
+            event = json.loads(line)
+            if event.get("event") == "ready":
+                self.ready = event
+                return event
+        raise BackgroundServerError(f"server not ready after {timeout_s:.0f} s")
+
+    def stop(self, timeout_s: float = 60) -> int:
+        """SIGTERM and wait (the server drains, then stops its engines)."""
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+            return self.proc.wait(timeout_s)
+        finally:
+            self._stderr.close()
+
+    def kill(self) -> int:
+        self.proc.kill()
+        try:
+            return self.proc.wait(30)
+        finally:
+            self._stderr.close()

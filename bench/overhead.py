@@ -1,0 +1,113 @@
+"""What the gateway costs, and how our launch compares with llama-cpp-python's defaults.
+
+Requests are sent one at a time, alternating between the paths (direct to the engine,
+through the gateway) and swapping the order every round, so both see the same machine
+state; a shared, noisy machine affects both alike and the ratio stays meaningful.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench.loadgen import StreamSample, run_concurrent, stream_chat
+from bench.stats import percentile, summarize
+
+
+@dataclass(frozen=True)
+class PathStats:
+    """Latency and throughput of one path over its samples."""
+
+    name: str
+    samples: tuple[StreamSample, ...]
+
+    @property
+    def ok(self) -> list[StreamSample]:
+        return [s for s in self.samples if s.ok]
+
+    def ttft(self) -> dict[str, float]:
+        return summarize([s.ttft_ms for s in self.ok if s.ttft_ms is not None])
+
+    def e2e(self) -> dict[str, float]:
+        return summarize([s.e2e_ms for s in self.ok])
+
+    def tokens_per_s(self) -> float:
+        """Output tokens over the summed end-to-end time of sequential requests."""
+        seconds = sum(s.e2e_ms for s in self.ok) / 1000.0
+        return sum(s.output_tokens for s in self.ok) / seconds if seconds else math.nan
+
+    def decode_tokens_per_s(self) -> float:
+        """1 / median TPOT: decode speed of one stream, prefill excluded."""
+        tpots = [s.tpot_ms for s in self.ok if s.tpot_ms]
+        return 1000.0 / percentile(tpots, 50) if tpots else math.nan
+
+
+async def alternate(
+    paths: Mapping[str, str], body: Mapping[str, Any], rounds: int
+) -> dict[str, PathStats]:
+    """Send `rounds` requests to each path, interleaved, one at a time."""
+    samples: dict[str, list[StreamSample]] = {name: [] for name in paths}
+    names = list(paths)
+    async with httpx.AsyncClient(timeout=600, trust_env=False) as client:
+        for round_ in range(rounds):
+            for name in names if round_ % 2 == 0 else reversed(names):
+                samples[name].append(await stream_chat(client, paths[name], body))
+    return {name: PathStats(name, tuple(found)) for name, found in samples.items()}
+
+
+@dataclass(frozen=True)
+class Overhead:
+    direct: PathStats
+    gateway: PathStats
+
+    def added_ms(self, metric: str, q: int) -> float:
+        mine = getattr(self.gateway, metric)()[f"p{q}"]
+        return float(mine - getattr(self.direct, metric)()[f"p{q}"])
+
+    def paired_added_e2e_ms(self) -> float:
+        """Median of per-round differences, which cancels slow phases of the machine."""
+        pairs = zip(self.gateway.ok, self.direct.ok, strict=False)
+        return percentile([g.e2e_ms - d.e2e_ms for g, d in pairs], 50)
+
+    def throughput_ratio(self) -> float:
+        return self.gateway.tokens_per_s() / self.direct.tokens_per_s()
+
+
+async def aggregate_throughput(
+    base_url: str, body: Mapping[str, Any], requests: int, concurrency: int
+) -> tuple[float, list[StreamSample]]:
+    """Output tokens per second of wall time with `concurrency` streams in flight."""
+    async with httpx.AsyncClient(timeout=600, trust_env=False) as client:
+        samples, wall_s = await run_concurrent(
+            requests, concurrency, lambda _: stream_chat(client, base_url, body)
+        )
+    return sum(s.output_tokens for s in samples if s.ok) / wall_s, samples
+
+
+def overhead_table(result: Overhead) -> list[str]:
+    rows = [
+        "| path | TTFT p50 | TTFT p95 | E2E p50 | E2E p95 | tok/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for stats in (result.direct, result.gateway):
+        ttft, e2e = stats.ttft(), stats.e2e()
+        rows.append(
+            f"| {stats.name} ({len(stats.ok)}/{len(stats.samples)} ok) | {ttft['p50']:.1f} ms "
+            f"| {ttft['p95']:.1f} ms | {e2e['p50']:.1f} ms | {e2e['p95']:.1f} ms "
+            f"| {stats.tokens_per_s():.1f} |"
+        )
+    return rows
+
+
+def summary_lines(result: Overhead) -> Sequence[str]:
+    return [
+        f"- added TTFT p50: {result.added_ms('ttft', 50):+.2f} ms, "
+        f"p95: {result.added_ms('ttft', 95):+.2f} ms",
+        f"- added E2E p50: {result.added_ms('e2e', 50):+.2f} ms "
+        f"(paired median {result.paired_added_e2e_ms():+.2f} ms)",
+        f"- throughput ratio gateway/direct: {result.throughput_ratio():.3f}",
+    ]

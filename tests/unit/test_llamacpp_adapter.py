@@ -1,0 +1,83 @@
+"""How llama.cpp options become command lines for each runtime."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from catalog import LocalModel
+from engines.llamacpp import LlamaCppEngine, LlamaCppOptions
+from engines.llamacpp.adapter import LLAMA_SERVER, PYTHON_SERVER
+from hardware import physical_core_count
+from profiles import EngineSettings, Locations
+
+MODEL = LocalModel(
+    id="m:Q4_1", path=Path("/models/m.gguf"), sha256="0" * 64, size_bytes=1, origin="file"
+)
+
+
+def flag(argv: tuple[str, ...], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+@pytest.fixture
+def python_engine(tmp_path: Path) -> LlamaCppEngine:
+    settings = EngineSettings(prefer_llama_server=False)
+    return LlamaCppEngine(settings, Locations(tmp_path, tmp_path, tmp_path))
+
+
+@pytest.fixture
+def server_engine(tmp_path: Path) -> LlamaCppEngine:
+    fake = tmp_path / "llama-server"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    settings = EngineSettings(llama_server_path=fake)
+    return LlamaCppEngine(settings, Locations(tmp_path, tmp_path, tmp_path))
+
+
+def test_llama_server_command(server_engine: LlamaCppEngine) -> None:
+    options = LlamaCppOptions(ctx_size=2048, parallel=3, flash_attn="on", mmap=False)
+    spec = server_engine.launch_spec(MODEL, "served", options, 9999)
+    assert spec.runtime == LLAMA_SERVER and spec.health_path == "/health"
+    assert flag(spec.argv, "--ctx-size") == str(2048 * 3), "each slot gets the full context"
+    assert flag(spec.argv, "--parallel") == "3"
+    assert flag(spec.argv, "--threads") == str(physical_core_count())
+    assert flag(spec.argv, "--n-gpu-layers") == "auto"
+    assert flag(spec.argv, "--alias") == "served" and flag(spec.argv, "--port") == "9999"
+    assert flag(spec.argv, "--host") == "127.0.0.1"
+    assert "--no-mmap" in spec.argv and "--metrics" in spec.argv
+    assert spec.context_limit == 2048 and spec.token_count_path is None
+
+
+def test_python_server_command(python_engine: LlamaCppEngine) -> None:
+    spec = python_engine.launch_spec(MODEL, "served", LlamaCppOptions(threads=3), 9999)
+    assert spec.runtime == PYTHON_SERVER and spec.argv[:3] == (
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+    )
+    assert flag(spec.argv, "--interrupt_requests") == "False", "never cut a running stream"
+    assert flag(spec.argv, "--n_threads") == "3" and flag(spec.argv, "--n_threads_batch") == "3"
+    assert flag(spec.argv, "--n_gpu_layers") == "0", "auto means 0 on a CPU-only build"
+    assert flag(spec.argv, "--model_alias") == "served"
+    assert spec.token_count_path == "/extras/tokenize/count"
+
+
+def test_threads_default_to_physical_cores_not_half_the_logical(
+    python_engine: LlamaCppEngine,
+) -> None:
+    spec = python_engine.launch_spec(MODEL, "served", LlamaCppOptions(), 1)
+    assert flag(spec.argv, "--n_threads") == str(physical_core_count())
+
+
+def test_a_broken_llama_server_path_falls_back(tmp_path: Path) -> None:
+    broken = tmp_path / "llama-server"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    engine = LlamaCppEngine(
+        EngineSettings(llama_server_path=broken), Locations(tmp_path, tmp_path, tmp_path)
+    )
+    assert engine.llama_server is None
+    assert engine.availability().runtime == PYTHON_SERVER

@@ -4,6 +4,8 @@ The lowest layer of hostbench: it imports nothing else from the project. Public 
 
 - `discover(model_dir=None) -> MachineSnapshot`: one reading; never raises because a GPU
   library or driver is missing (`MachineSnapshot.gpu_absence_reason` says why).
+- `Sampler`: background sampling into a ring buffer (`start`, `stop`, `sample`, `latest`,
+  `history`), with per-process figures for the PIDs a supervisor names.
 - Frozen snapshot types with units in their field names, and `snapshot_to_dict` /
   `snapshot_from_dict` for JSON.
 - `GpuFactsTable`: the shipped, dated table of published GPU figures.
@@ -17,6 +19,7 @@ from hardware.cpu import physical_core_count
 from hardware.facts import GpuFactsTable
 from hardware.machine import GpuBackend, MachineReader, default_backends, discover
 from hardware.nvml import NvidiaBackend, NvmlApi, PynvmlApi
+from hardware.sampler import Sampler
 from hardware.snapshots import (
     BackendStatus,
     CpuSnapshot,
@@ -47,6 +50,7 @@ __all__ = [
     "NvmlApi",
     "ProcessSnapshot",
     "PynvmlApi",
+    "Sampler",
     "default_backends",
     "discover",
     "physical_core_count",

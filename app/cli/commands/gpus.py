@@ -69,9 +69,11 @@ def _watch(model_dir: Path, interval_s: float, count: int | None, as_json: bool)
         while count is None or shown < count:
             started = time.monotonic()
             snapshot = sampler.sample()
-            if shown == 0:
+            if shown == 0 and not redraw:
                 _note_absent_gpus(snapshot)
             _emit(snapshot, as_json=as_json, redraw=redraw, watch_index=shown)
+            if redraw:  # the screen was cleared: show the one line again, under the table
+                _note_absent_gpus(snapshot)
             shown += 1
             if count is None or shown < count:
                 time.sleep(max(0.0, interval_s - (time.monotonic() - started)))

@@ -270,6 +270,11 @@ class Supervisor:
     def engines(self) -> list[ManagedEngine]:
         return list(self._engines.values())
 
+    def pids(self) -> dict[str, int]:
+        """Served name -> pid of each live engine process, for the telemetry sampler."""
+        found = {engine.name: engine.status()["pid"] for engine in self._engines.values()}
+        return {name: pid for name, pid in found.items() if pid is not None}
+
     def find(self, model_name: str) -> ManagedEngine | None:
         """The engine serving `model_name`: by served name or alias, else by local model id
         (`smollm2-135m-instruct:Q4_1`), the first engine of that model winning."""

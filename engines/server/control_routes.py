@@ -34,6 +34,7 @@ from engines.server.errors import (
     from_validation_error,
 )
 from engines.server.state import ServerState
+from hardware import snapshot_to_dict
 
 _STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (ModelNotFoundError, 404),
@@ -102,6 +103,17 @@ def control_router(state: ServerState) -> APIRouter:
         except EngineError as error:
             raise api_error_from(error) from None
         return {"name": engine.name, "lines": log_tail(engine.log_path, lines)}
+
+    @router.get("/telemetry")
+    async def telemetry() -> dict[str, Any]:
+        """The newest hardware reading (taken now if the sampler has none yet)."""
+        latest = state.sampler.latest() or await asyncio.to_thread(state.sampler.sample)
+        return snapshot_to_dict(latest)
+
+    @router.get("/telemetry/history")
+    async def telemetry_history(since: float | None = None) -> list[dict[str, Any]]:
+        """Readings newer than `since` (a unix time), oldest first, up to 15 minutes."""
+        return [snapshot_to_dict(s) for s in state.sampler.history(since)]
 
     @router.get("/requests")
     async def requests(

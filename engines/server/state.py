@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from bench import RequestRecorder, Store
+from hardware import Sampler
 from engines.launching import Launcher
 from engines.server.auth import ensure_token
 from engines.server.gateway import Gateway
@@ -30,6 +31,7 @@ class ServerState:
     client: httpx.AsyncClient
     gateway: Gateway
     launcher: Launcher
+    sampler: Sampler
     control_token: str
 
     @classmethod
@@ -61,10 +63,15 @@ class ServerState:
             client=client,
             gateway=Gateway(supervisor, client, recorder),
             launcher=Launcher(settings, locations, store),
+            sampler=Sampler(pids=supervisor.pids, model_dir=locations.models_dir),
             control_token=ensure_token(locations.token_file),
         )
 
+    def start(self) -> None:
+        self.sampler.start()
+
     async def close(self) -> None:
+        self.sampler.stop()
         await self.supervisor.stop_all()
         await self.client.aclose()
         self.recorder.close()

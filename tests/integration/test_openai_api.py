@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+import httpx
 import openai
 import pytest
 
@@ -95,13 +97,14 @@ async def test_four_concurrent_streams_complete(server: ServerProcess) -> None:
             stream_options={"include_usage": True},
             messages=[{"role": "user", "content": f"Write about the number {i}."}],
         )
-        text, tokens = "", 0
+        text, chunks, tokens = "", 0, None
         async for chunk in stream:
-            if chunk.choices:
-                text += chunk.choices[0].delta.content or ""
+            if chunk.choices and chunk.choices[0].delta.content:
+                text += chunk.choices[0].delta.content
+                chunks += 1
             if chunk.usage:
                 tokens = chunk.usage.completion_tokens
-        return text, tokens
+        return text, chunks if tokens is None else tokens  # llama-cpp-python: 1 chunk/token
 
     results = await asyncio.gather(*(one(i) for i in range(4)))
     assert [tokens for _, tokens in results] == [24, 24, 24, 24]
@@ -126,3 +129,40 @@ def test_requests_are_recorded_in_the_store(server: ServerProcess, client: opena
     assert unary["e2e_ms"] > 0 and unary["engine"] == "llama.cpp"
     streamed = [r for r in rows if r["stream"] and r["status"] == "ok"]
     assert streamed and all(r["ttft_ms"] <= r["e2e_ms"] for r in streamed)
+
+
+def test_client_gone_mid_stream_stops_the_engine(server: ServerProcess) -> None:
+    body = {
+        "model": DEFAULT_MODEL,
+        "max_tokens": 3000,
+        "stream": True,
+        "logit_bias": EOS_SUPPRESSED,
+        "messages": [{"role": "user", "content": "Go on."}],
+    }
+    with httpx.stream(
+        "POST", server.openai_url + "/chat/completions", json=body, timeout=60
+    ) as response:
+        lines = response.iter_lines()
+        while not next(lines).startswith("data:"):
+            pass
+    deadline = time.monotonic() + 30
+    cancelled: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not cancelled:
+        rows = server.control("GET", "/api/requests", params={"limit": 5}).json()
+        cancelled = [r for r in rows if r["status"] == "cancelled"]
+        time.sleep(0.1)
+    assert cancelled, "the abandoned stream was not recorded as cancelled"
+    assert cancelled[0]["completion_tokens"] < 3000
+    if server.ready["runtime"] == "llama-server":
+        metrics = httpx.get(f"http://127.0.0.1:{server.engine()['port']}/metrics").text
+        assert "llamacpp:requests_processing 0" in metrics
+    answer = httpx.post(  # the Python server runs one request at a time: it must be free
+        server.openai_url + "/chat/completions",
+        timeout=60,
+        json={
+            "model": DEFAULT_MODEL,
+            "max_tokens": 4,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
+    assert answer.status_code == 200

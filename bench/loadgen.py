@@ -3,7 +3,8 @@
 Metrics follow DESIGN.md (vLLM's definitions): TTFT is send → first chunk with non-empty
 `choices`; ITL the gaps between content chunks; E2E send → last content chunk; output
 tokens from the server's `usage` (requested with `stream_options.include_usage`), else
-the number of content chunks.
+the number of content chunks. llama-server's own `timings` (final chunk) are kept beside
+ours, so the two clocks can be checked against each other.
 """
 
 from __future__ import annotations
@@ -19,6 +20,35 @@ import aiohttp
 
 
 @dataclass(frozen=True)
+class EngineTimings:
+    """llama-server's account of one request (the `timings` object of its last chunk)."""
+
+    prompt_n: int
+    prompt_ms: float
+    predicted_n: int
+    predicted_ms: float
+
+    @classmethod
+    def parse(cls, data: Any) -> EngineTimings | None:
+        try:
+            return cls(
+                int(data["prompt_n"]),
+                float(data["prompt_ms"]),
+                int(data["predicted_n"]),
+                float(data["predicted_ms"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def decode_tokens_per_s(self) -> float | None:
+        """Tokens after the first over the time after the first (the engine's own rate)."""
+        if self.predicted_n < 2 or self.predicted_ms <= 0:
+            return None
+        return (self.predicted_n - 1) / self.predicted_ms * 1000.0
+
+
+@dataclass(frozen=True)
 class StreamSample:
     ok: bool
     ttft_ms: float | None
@@ -28,6 +58,13 @@ class StreamSample:
     error: str | None = None
     stale_connection: bool = False
     """The server dropped the connection without answering (a reused, closed socket)."""
+    prompt_tokens: int | None = None
+    """From the server's `usage`; None where the server sent none."""
+    tokens_from_usage: bool = False
+    """Whether `output_tokens` is the server's count (else: content chunks)."""
+    engine_timings: EngineTimings | None = None
+    sent_at_s: float = 0.0
+    """perf_counter() when the request was sent, to place it in a run."""
 
     @property
     def tpot_ms(self) -> float | None:
@@ -39,21 +76,26 @@ class StreamSample:
 
 @dataclass
 class _Clock:
-    start: float = field(default_factory=time.perf_counter)
+    clock: Callable[[], float] = time.perf_counter
+    start: float = field(default=0.0)
     ttft_ms: float | None = None
     last_ms: float | None = None
     itl_ms: list[float] = field(default_factory=list)
     chunks: int = 0
     usage_tokens: int | None = None
+    prompt_tokens: int | None = None
+    timings: EngineTimings | None = None
+
+    def __post_init__(self) -> None:
+        self.start = self.clock()
 
     def chunk(self, payload: dict[str, Any]) -> None:
-        now = (time.perf_counter() - self.start) * 1000.0
+        now = (self.clock() - self.start) * 1000.0
         choices = payload.get("choices")
-        if choices:
+        if choices and isinstance(choices, list):
             if self.ttft_ms is None:
                 self.ttft_ms = now
-            delta = choices[0].get("delta") or {}
-            if delta.get("content") or choices[0].get("text"):
+            if _has_content(choices[0]):
                 if self.last_ms is not None and self.chunks:
                     self.itl_ms.append(now - self.last_ms)
                 self.chunks += 1
@@ -61,6 +103,20 @@ class _Clock:
         usage = payload.get("usage")
         if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
             self.usage_tokens = int(usage["completion_tokens"])
+            if usage.get("prompt_tokens") is not None:
+                self.prompt_tokens = int(usage["prompt_tokens"])
+        if "timings" in payload:
+            self.timings = EngineTimings.parse(payload["timings"])
+
+
+def _has_content(choice: Any) -> bool:
+    """Text in a chat delta (answer or reasoning) or in a completion choice."""
+    if not isinstance(choice, dict):
+        return False
+    delta = choice.get("delta")
+    if isinstance(delta, dict) and (delta.get("content") or delta.get("reasoning_content")):
+        return True
+    return bool(choice.get("text"))
 
 
 async def stream_chat(
@@ -95,20 +151,39 @@ async def _stream_chat_once(
             async for line in response.content:
                 if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
                     parsed = json.loads(line[5:])
-                    if "error" in parsed:
-                        return _failed(clock, str(parsed["error"]))
+                    if not isinstance(parsed, dict) or "error" in parsed:
+                        return _failed(clock, str(_error_of(parsed)))
                     clock.chunk(parsed)
     except aiohttp.ServerDisconnectedError as error:
         return _failed(clock, f"{type(error).__name__}: {error}", stale_connection=True)
-    except (aiohttp.ClientError, TimeoutError) as error:
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         return _failed(clock, f"{type(error).__name__}: {error}")
+    return _completed(clock)
+
+
+def _error_of(parsed: Any) -> Any:
+    return parsed.get("error") if isinstance(parsed, dict) else f"unexpected event {parsed!r}"
+
+
+def _completed(clock: _Clock) -> StreamSample:
+    from_usage = clock.usage_tokens is not None
     tokens = clock.usage_tokens if clock.usage_tokens is not None else clock.chunks
     e2e = clock.last_ms if clock.last_ms is not None else _elapsed_ms(clock)
-    return StreamSample(True, clock.ttft_ms, e2e, tokens, tuple(clock.itl_ms))
+    return StreamSample(
+        True,
+        clock.ttft_ms,
+        e2e,
+        tokens,
+        tuple(clock.itl_ms),
+        prompt_tokens=clock.prompt_tokens,
+        tokens_from_usage=from_usage,
+        engine_timings=clock.timings,
+        sent_at_s=clock.start,
+    )
 
 
 def _elapsed_ms(clock: _Clock) -> float:
-    return (time.perf_counter() - clock.start) * 1000.0
+    return (clock.clock() - clock.start) * 1000.0
 
 
 def _failed(clock: _Clock, error: str, stale_connection: bool = False) -> StreamSample:
@@ -119,6 +194,7 @@ def _failed(clock: _Clock, error: str, stale_connection: bool = False) -> Stream
         clock.chunks,
         error=error,
         stale_connection=stale_connection,
+        sent_at_s=clock.start,
     )
 
 

@@ -74,7 +74,59 @@ def _create_v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_create_v1,)
+def _create_v2_bench_runs(db: sqlite_utils.Database) -> None:
+    """Bench runs (one row per concurrency level, JSON context) and their requests."""
+    db.table("bench_runs").create(
+        {
+            "id": int,
+            "group_id": str,
+            "created_at": float,
+            "label": str,
+            "kind": str,
+            "base_url": str,
+            "catalog_id": str,
+            "concurrency": int,
+            "request_rate": float,
+            "num_prompts": int,
+            "completed": int,
+            "failed": int,
+            "output_tok_s": float,
+            "ttft_p50_ms": float,
+            "target": str,
+            "prompts": str,
+            "metrics": str,
+            "context": str,
+            "power": str,
+            "decode_limit": str,
+            "prefill": str,
+        },
+        pk="id",
+        not_null={"group_id", "created_at", "label", "kind", "concurrency"},
+    )
+    db.table("bench_runs").create_index(["label", "created_at"])
+    db.table("bench_requests").create(
+        {
+            "run_id": int,
+            "idx": int,
+            "ok": int,
+            "ttft_ms": float,
+            "e2e_ms": float,
+            "output_tokens": int,
+            "prompt_tokens": int,
+            "tokens_from_usage": int,
+            "itl_ms": str,
+            "error": str,
+            "engine_timings": str,
+        },
+        pk=("run_id", "idx"),
+        foreign_keys=[("run_id", "bench_runs", "id")],
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _create_v1,
+    _create_v2_bench_runs,
+)
 """Schema steps; the store's PRAGMA user_version counts how many have run."""
 
 
@@ -122,6 +174,12 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite_utils.Database]:
+        """Reads share the connection; the lock keeps threads from interleaving on it."""
+        with self._lock:
+            yield self.db
 
     def close(self) -> None:
         with self._lock:

@@ -54,6 +54,35 @@ class EngineSettings(BaseModel):
     )
 
 
+class CostSettings(BaseModel):
+    """What running this machine costs, for `hostbench compare` and the dashboards.
+
+    A rental price, when set, is the whole hourly cost (power included); otherwise a
+    purchase price is spread over the amortization period and electricity is added."""
+
+    electricity_usd_per_kwh: float = Field(
+        0.15, ge=0, description="Price of electricity, USD per kWh (a default: set yours)."
+    )
+    rental_usd_per_hour: float | None = Field(
+        None, ge=0, description="What renting this machine costs per hour, USD (cloud price)."
+    )
+    hardware_usd: float | None = Field(
+        None, ge=0, description="Purchase price of the hardware, USD, to amortize."
+    )
+    amortization_years: float = Field(
+        3.0, gt=0, description="Years over which the purchase price is spread."
+    )
+    utilization: float = Field(
+        1.0, gt=0, le=1, description="Share of hours the machine serves at the measured rate."
+    )
+    cpu_package_watts: float | None = Field(
+        None, gt=0, description="CPU power while serving, W, where no energy counter is readable."
+    )
+    ram_bandwidth_gbps: float | None = Field(
+        None, gt=0, description="RAM bandwidth, GB/s, for the CPU decode bound (default: a probe)."
+    )
+
+
 class Settings(BaseSettings):
     """Everything a user can configure, with a docstring-like description per field."""
 
@@ -63,6 +92,7 @@ class Settings(BaseSettings):
 
     server: ServerSettings = ServerSettings()
     engines: EngineSettings = EngineSettings()
+    cost: CostSettings = CostSettings()
 
     @classmethod
     def settings_customise_sources(

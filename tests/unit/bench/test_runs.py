@@ -1,0 +1,144 @@
+"""Stored bench runs: the schema migration, a round trip, listing, and the comparison built
+from stored runs."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from bench import Store
+from bench.comparison import compare
+from bench.cost import CostInputs
+from bench.limits import Bandwidth, decode_bound
+from bench.loadgen import EngineTimings, StreamSample
+from bench.metrics import compute_metrics
+from bench.power import PowerFigure
+from bench.prices import HostedOffers, load_price_table
+from bench.runs import BenchRun, BenchRuns, RunNotFoundError
+from bench.store import MIGRATIONS
+
+
+def samples() -> tuple[StreamSample, ...]:
+    timings = EngineTimings(40, 80.0, 8, 350.0)
+    ok = StreamSample(
+        True,
+        100.0,
+        500.0,
+        8,
+        (50.0,) * 7,
+        prompt_tokens=40,
+        tokens_from_usage=True,
+        engine_timings=timings,
+    )
+    return (ok, ok, StreamSample(False, None, 12.0, 0, error="HTTP 503: loading"))
+
+
+def make_run(
+    concurrency: int = 1,
+    group: str = "g1",
+    at: float = 1_800_000_000.0,
+    target: dict | None = None,
+    catalog_id: str | None = "llama-3.1-8b-instruct",
+) -> BenchRun:
+    found = samples()
+    return BenchRun(
+        group_id=group,
+        created_at=at,
+        label="llama",
+        target=target or {"kind": "hostbench", "base_url": "http://127.0.0.1:8080/v1"},
+        concurrency=concurrency,
+        request_rate=float("inf"),
+        prompts={"source": "synthetic", "input_len": 32, "output_len": 8},
+        metrics=compute_metrics(found, 2.0),
+        context={
+            "engine": {"catalog_id": catalog_id, "options": {"parallel": 4}},
+            "hardware": {"cpu": "x"},
+        },
+        power=PowerFigure(20.0, "setting", "setting cost.cpu_package_watts"),
+        decode_limit=decode_bound(Bandwidth(20.0, "probe"), 98_000_000, 1_000_000, concurrency),
+        prefill={"share": 0.2, "source": "engine timings"},
+        samples=found,
+    )
+
+
+def test_a_v1_store_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    MIGRATIONS[0](sqlite_utils.Database(conn))
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert store.db.table("bench_runs").exists() and store.db.table("bench_requests").exists()
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_runs_round_trip_with_their_requests(tmp_path: Path) -> None:
+    runs = BenchRuns(Store(tmp_path / "s.sqlite"))
+    original = make_run()
+    run_id = runs.add(original)
+    back = runs.get(run_id)
+    assert back.id == run_id
+    assert back.metrics == original.metrics
+    assert back.samples == original.samples
+    assert back.context == original.context and back.decode_limit == original.decode_limit
+    assert back.power == original.power and back.request_rate == float("inf")
+    assert runs.get(run_id, with_samples=False).samples == ()
+    with pytest.raises(RunNotFoundError, match="bench list"):
+        runs.get(run_id + 100)
+
+
+def test_newest_group_and_filters(tmp_path: Path) -> None:
+    runs = BenchRuns(Store(tmp_path / "s.sqlite"))
+    runs.add(make_run(1, "old", at=1.0))
+    for c in (4, 1, 8):
+        runs.add(make_run(c, "new", at=2.0 + c))
+    runs.add(make_run(1, "ep", at=100.0, target={"kind": "endpoint", "base_url": "https://x"}))
+    assert [r.concurrency for r in runs.newest_group(kind="hostbench")] == [1, 4, 8]
+    assert [r.group_id for r in runs.recent(kind="endpoint")] == ["ep"]
+    assert len(runs.recent(label="llama")) == 5 and runs.recent(label="other") == []
+
+
+def test_comparison_from_a_run_shows_sources_and_break_even() -> None:
+    run = make_run()
+    measured = make_run(
+        target={"kind": "endpoint", "base_url": "https://api.openai.com/v1", "model": "gpt-5.4"}
+    )
+    result = compare(
+        run,
+        CostInputs(rental_usd_per_hour=0.5),
+        load_price_table(),
+        HostedOffers.load(),
+        endpoint_runs=[measured],
+        extra_keys=["gpt-5.6-luna", "no-such-offer"],
+    )
+    groups = {row.price.key: row.group for row in result.hosted}
+    assert groups["together_ai/meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"] == "same model"
+    assert groups["claude-haiku-4-5"] == "frontier" and groups["gpt-5.6-luna"] == "requested"
+    by_key = {row.price.key: row for row in result.hosted}
+    assert by_key["gpt-5.4"].measured is not None  # the user's own run of that endpoint
+    assert by_key["claude-haiku-4-5"].measured is None  # "not measured"
+    assert all("2026-11-27" in row.source for row in result.hosted)
+    assert "bench run" in result.local.source
+    assert any("no-such-offer" in note for note in result.notes)
+    even = by_key["gpt-5.4"].break_even
+    assert even is not None and even.fixed_usd_per_day == pytest.approx(12.0)
+    # 40 input tokens per 8 output tokens: the hosted bill is $15 + 5 x $2.50 per 1M output
+    assert by_key["gpt-5.4"].blended_usd_per_mtok == pytest.approx(27.5)
+    assert even.tokens_per_day == pytest.approx(12.0 / 27.5 * 1e6)
+
+
+def test_no_cost_settings_say_so_instead_of_a_zero() -> None:
+    result = compare(
+        make_run(catalog_id="smollm2-135m-instruct"),
+        CostInputs(),
+        load_price_table(),
+        HostedOffers.load(),
+    )
+    assert result.local.cost.output.usd_per_mtok is None
+    assert all(row.break_even is None for row in result.hosted)
+    assert any("no hosted copy" in note for note in result.notes)
+    assert any("no cost for this machine" in note for note in result.notes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable, Sequence
 
 from bench.records import RequestRecord
 from bench.store import Store
@@ -15,16 +16,30 @@ _STOP = object()
 
 
 class RequestRecorder:
-    """Queue records now, write them in batches; `close()` flushes what is queued."""
+    """Queue records now, write them in batches; `close()` flushes what is queued.
 
-    def __init__(self, store: Store, batch_size: int = 64) -> None:
+    `listeners` see each record as it is submitted, on the submitting thread (the live
+    metrics); they must be quick, and one that fails is logged, never propagated."""
+
+    def __init__(
+        self,
+        store: Store,
+        batch_size: int = 64,
+        listeners: Sequence[Callable[[RequestRecord], None]] = (),
+    ) -> None:
         self._store = store
         self._batch_size = batch_size
+        self._listeners = tuple(listeners)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="request-recorder", daemon=True)
         self._thread.start()
 
     def submit(self, record: RequestRecord) -> None:
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception:
+                log.exception("request listener %r failed", listener)
         self._queue.put(record)
 
     def close(self, timeout: float = 10.0) -> None:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from engines.server.control_routes import control_router
 from engines.server.errors import install_handlers
+from engines.server.metrics_routes import live_metrics_router, prometheus_router
 from engines.server.openai_routes import openai_router
 from engines.server.state import ServerState
 
@@ -32,6 +33,8 @@ def create_app(state: ServerState) -> FastAPI:
     install_handlers(app)
     app.include_router(openai_router(state))
     app.include_router(control_router(state))
+    app.include_router(live_metrics_router(state))
+    app.include_router(prometheus_router(state))
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

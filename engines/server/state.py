@@ -6,9 +6,11 @@ import logging
 from dataclasses import dataclass
 
 from bench import RequestRecorder, Store
+from bench.live import LiveMetrics
 from engines.launching import Launcher
 from engines.server.auth import ensure_token
 from engines.server.gateway import Gateway
+from engines.server.prometheus import ServerMetrics
 from engines.server.upstream import Upstream
 from engines.supervisor import EngineEvent, Supervisor, event_row
 from hardware import Sampler
@@ -29,12 +31,16 @@ class ServerState:
     launcher: Launcher
     sampler: Sampler
     control_token: str
+    live: LiveMetrics
+    metrics: ServerMetrics
 
     @classmethod
     def build(cls, settings: Settings, locations: Locations) -> ServerState:
         locations.ensure()
         store = Store(locations.store_path)
-        recorder = RequestRecorder(store)
+        live = LiveMetrics()
+        metrics = ServerMetrics(live)
+        recorder = RequestRecorder(store, listeners=(live.observe, metrics.observe))
 
         def on_event(event: EngineEvent) -> None:
             level = logging.WARNING if event.kind in ("crashed", "restart_failed") else logging.INFO
@@ -60,6 +66,8 @@ class ServerState:
             launcher=Launcher(settings, locations, store),
             sampler=Sampler(pids=supervisor.pids, model_dir=locations.models_dir),
             control_token=ensure_token(locations.token_file),
+            live=live,
+            metrics=metrics,
         )
 
     def start(self) -> None:

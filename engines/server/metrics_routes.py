@@ -1,0 +1,90 @@
+"""`/metrics` (Prometheus text) and the live-metrics control API a dashboard follows.
+
+- `GET /metrics`: our request metrics, rolling windows and the engines' own metrics;
+  open on loopback like /v1, and behind the API key when one is set.
+- `GET /api/metrics/live`: one LiveMetrics snapshot (JSON); token required.
+- `GET /api/metrics/stream?interval_s=1`: the same snapshot as a server-sent event every
+  interval until the client leaves; token required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from engines.server.auth import require_bearer
+from engines.server.engine_metrics import METRICS_PATHS, EngineEndpoint
+from engines.server.prometheus import CONTENT_TYPE
+from engines.server.state import ServerState
+from engines.supervisor import EngineState
+
+
+def engine_endpoints(state: ServerState) -> list[EngineEndpoint]:
+    """Ready engines whose runtime publishes Prometheus metrics."""
+    found = []
+    for engine in state.supervisor.engines():
+        spec = engine.spec
+        if engine.state == EngineState.READY and spec and spec.runtime in METRICS_PATHS:
+            url = engine.base_url + METRICS_PATHS[spec.runtime]
+            found.append(EngineEndpoint(engine.name, spec.runtime, url))
+    return found
+
+
+def prometheus_router(state: ServerState) -> APIRouter:
+    api_key = state.settings.server.api_key
+
+    def check_key(request: Request) -> None:
+        if api_key is not None:
+            require_bearer(request, api_key.get_secret_value(), "API key")
+
+    router = APIRouter(dependencies=[Depends(check_key)])
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        body = await state.metrics.render(state.upstream.session, engine_endpoints(state))
+        return Response(body, media_type=CONTENT_TYPE)
+
+    return router
+
+
+def live_metrics_router(state: ServerState) -> APIRouter:
+    def check_token(request: Request) -> None:
+        require_bearer(request, state.control_token, "control token")
+
+    router = APIRouter(prefix="/api/metrics", dependencies=[Depends(check_token)])
+
+    @router.get("/live")
+    async def live() -> dict[str, Any]:
+        return {**state.live.snapshot(), "totals": _totals(state)}
+
+    @router.get("/stream")
+    async def stream(
+        request: Request, interval_s: float = Query(1.0, ge=0.1, le=60.0)
+    ) -> StreamingResponse:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        events = _events(request, state, interval_s)
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+
+    return router
+
+
+def _totals(state: ServerState) -> dict[str, Any]:
+    totals = state.live.totals()
+    return {
+        "requests": [
+            {"model": m, "status": s, "count": n} for (m, s), n in totals["requests"].items()
+        ],
+        "tokens": [{"model": m, "kind": k, "count": n} for (m, k), n in totals["tokens"].items()],
+    }
+
+
+async def _events(request: Request, state: ServerState, interval_s: float) -> AsyncIterator[bytes]:
+    while not await request.is_disconnected():
+        snapshot = {**state.live.snapshot(), "totals": _totals(state)}
+        yield f"event: metrics\ndata: {json.dumps(snapshot)}\n\n".encode()
+        await asyncio.sleep(interval_s)

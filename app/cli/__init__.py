@@ -81,11 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _is_known(error: BaseException) -> bool:
     from bench import StoreError
+    from bench.errors import BenchError
     from catalog import CatalogError
     from engines.errors import EngineError
     from engines.llamacpp.build import BuildError
 
-    return isinstance(error, CatalogError | EngineError | StoreError | BuildError)
+    return isinstance(error, CatalogError | EngineError | StoreError | BuildError | BenchError)
 
 
 def describe(error: BaseException) -> str:

@@ -22,6 +22,12 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code for a core error; unknown errors are plain failures."""
     from pydantic import ValidationError
 
+    from bench.errors import (
+        BenchCancelled,
+        BenchNotFoundError,
+        BenchUnavailableError,
+        BenchUsageError,
+    )
     from catalog import (
         CancelledError,
         InsufficientDiskError,
@@ -53,6 +59,10 @@ def exit_code_for(error: BaseException) -> ExitCode:
         ((InsufficientDiskError,), ExitCode.NO_SPACE),
         ((EngineStartError,), ExitCode.LAUNCH_FAILED),
         ((CancelledError, KeyboardInterrupt), ExitCode.INTERRUPTED),
+        ((BenchUsageError,), ExitCode.USAGE),
+        ((BenchNotFoundError,), ExitCode.NOT_FOUND),
+        ((BenchUnavailableError,), ExitCode.UNAVAILABLE),
+        ((BenchCancelled,), ExitCode.INTERRUPTED),
     )
     for kinds, code in table:
         if isinstance(error, kinds):

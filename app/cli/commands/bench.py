@@ -1,5 +1,6 @@
-"""`hostbench bench overhead`: the gateway's added latency, and our launch's decode speed
-against llama-cpp-python's server with its defaults, measured in one run."""
+"""`hostbench bench`: load tests (bench_load), stored runs (`list`, `show`, `diff`:
+bench_runs), and `bench overhead`: the gateway's added latency, and our launch's decode
+speed against llama-cpp-python's server with its defaults, measured in one run."""
 
 from __future__ import annotations
 
@@ -127,7 +128,24 @@ async def measure(plan: Plan, urls: dict[str, str], body: dict[str, Any]) -> lis
     ]
 
 
+RUN_COMMANDS = ("list", "show", "diff")
+
+
 def run(argv: Sequence[str]) -> int:
+    """Dispatch: `overhead` here, `list|show|diff` to bench_runs, anything else is a load
+    test of MODEL (bench_load)."""
+    if argv and argv[0] in RUN_COMMANDS:
+        from app.cli.commands import bench_runs
+
+        return bench_runs.run(argv)
+    if not argv or argv[0] != "overhead":
+        from app.cli.commands import bench_load
+
+        return bench_load.run(argv)
+    return run_overhead(argv)
+
+
+def run_overhead(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     ctx = CliContext.from_args(args)
     plan = Plan(args.model, args.requests, args.max_tokens, args.concurrency)

@@ -1,0 +1,162 @@
+"""Benchmarks and live metrics against the real server with the real default model."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.cli import main
+from app.cli.exit_codes import ExitCode
+from bench import Store
+from bench.prompts import LlamaCppTokenizer, synthetic_prompts
+from bench.runs import BenchRuns
+from bench.session import BenchPlan, run_sweep_blocking
+from engines.bench_context import local_target
+from tests.servers import DEFAULT_MODEL, ServerProcess
+
+
+@pytest.fixture
+def in_home(session_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """CLI calls in this process use the session's hostbench home (and its server token)."""
+    monkeypatch.setenv("HOSTBENCH_HOME", str(session_home))
+    return session_home
+
+
+def gateway_records(server: ServerProcess, count: int) -> list[dict[str, Any]]:
+    rows = server.control("GET", "/api/requests", params={"limit": count}).json()
+    return [r for r in rows if r["status"] == "ok"]
+
+
+def test_bench_run_counts_tokens_and_stores_the_full_context(
+    server: ServerProcess, in_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "bench",
+        "--port",
+        str(server.port),
+        "--concurrency",
+        "1,2",
+        "--num-prompts",
+        "4",
+        "--input-len",
+        "16",
+        "--output-len",
+        "8",
+        "--json",
+    ]
+    assert main(argv) == ExitCode.OK
+    runs = json.loads(capsys.readouterr().out)
+    assert [r["concurrency"] for r in runs] == [1, 2]
+    stored = BenchRuns(Store(in_home / "data" / "hostbench.sqlite"))
+    for shown in runs:
+        run = stored.get(shown["id"])
+        m = run.metrics
+        assert (m.completed, m.failed) == (4, 0)
+        assert m.total_output_tokens == sum(s.output_tokens for s in run.samples) == 4 * 8
+        assert m.total_input_tokens == sum(s.prompt_tokens or 0 for s in run.samples)
+    # the gateway recorded the same token counts for the 8 measured requests
+    records = gateway_records(server, 8)
+    assert sum(r["completion_tokens"] for r in records) == 2 * 4 * 8
+    engine = run.context["engine"]
+    status = server.engine()
+    assert engine["runtime"] == status["runtime"] == server.ready["runtime"]
+    assert engine["options"] == status["options"]
+    assert engine["model_sha256"].startswith("b179c952")
+    assert engine["catalog_id"] == DEFAULT_MODEL and engine["version"]
+    assert {"cpu", "memory", "gpus"} <= set(run.context["hardware"])
+    assert run.prompts["input_len"] == 16 and run.prompts["tokenizer"]
+    if server.ready["runtime"] == "llama-server":  # the Python server sends no usage in streams
+        assert m.tokens_from_usage == m.completed
+        assert len({s.prompt_tokens for s in run.samples}) == 1  # exact-length prompts
+        assert run.decode_limit is not None and run.decode_limit.bound_tokens_per_s > 0
+
+
+def test_our_ttft_and_decode_rate_agree_with_llama_servers_timings(
+    server: ServerProcess, session_home: Path
+) -> None:
+    if server.ready["runtime"] != "llama-server":
+        pytest.skip("only llama-server reports its own timings")
+    status = server.engine()
+    tokenizer = LlamaCppTokenizer(Path(status["model_path"]))
+    prompts = synthetic_prompts(tokenizer, 4, input_len=512, output_len=32, seed=11)
+    target = local_target(server.openai_url, status, tokenizer.eos_token_id())
+    _, (run,) = run_sweep_blocking(target, BenchPlan((1,), warmup=1), prompts, {})
+    ok = [s for s in run.samples if s.ok and s.engine_timings]
+    assert len(ok) == 4
+    ours = statistics.median(s.ttft_ms or 0.0 for s in ok)
+    engine = statistics.median(s.engine_timings.prompt_ms for s in ok)  # type: ignore[union-attr]
+    assert ours == pytest.approx(engine, rel=0.10)
+    our_rate = statistics.median(
+        (s.output_tokens - 1) / (s.e2e_ms - (s.ttft_ms or 0)) * 1000 for s in ok
+    )
+    engine_rate = statistics.median(s.engine_timings.decode_tokens_per_s or 0 for s in ok)  # type: ignore[union-attr]
+    assert our_rate == pytest.approx(engine_rate, rel=0.10)
+
+
+def scrape(server: ServerProcess) -> dict[str, list]:
+    text = httpx.get(f"{server.base_url}/metrics", timeout=30).text
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+def ok_requests(families: dict[str, list]) -> float:
+    wanted = {"model": DEFAULT_MODEL, "status": "ok"}
+    return sum(s.value for s in families.get("hostbench_requests", []) if s.labels == wanted)
+
+
+def test_metrics_endpoint_parses_and_moves_when_requests_are_served(
+    server: ServerProcess,
+) -> None:
+    before = scrape(server)
+    body = {
+        "model": DEFAULT_MODEL,
+        "max_tokens": 4,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Say hi."}],
+    }
+    with httpx.stream(
+        "POST", f"{server.openai_url}/chat/completions", json=body, timeout=120
+    ) as response:
+        assert response.status_code == 200
+        list(response.iter_lines())
+    deadline = time.monotonic() + 30
+    after = scrape(server)
+    while ok_requests(after) <= ok_requests(before) and time.monotonic() < deadline:
+        after = scrape(server)  # the record is submitted as the stream ends
+    assert ok_requests(after) == ok_requests(before) + 1
+    assert any(s.labels.get("window") == "1m" for s in after["hostbench_window_ttft_seconds"])
+    if server.ready["runtime"] == "llama-server":
+        generated = after["hostbench_engine_generation_tokens"]
+        assert generated[0].labels == {"model": DEFAULT_MODEL, "runtime": "llama-server"}
+        earlier = before.get("hostbench_engine_generation_tokens", [])
+        assert generated[0].value > (earlier[0].value if earlier else 0)
+
+
+def test_live_metrics_for_the_dashboard(server: ServerProcess) -> None:
+    denied = httpx.get(f"{server.base_url}/api/metrics/live", timeout=30)
+    assert denied.status_code == 401
+    live = server.control("GET", "/api/metrics/live").json()
+    minute = live["models"][DEFAULT_MODEL]["1m"]
+    assert minute["requests"] >= 1 and minute["ttft_ms"]["p50"] > 0
+    headers = {"Authorization": f"Bearer {server.token}"}
+    events = []
+    with httpx.stream(
+        "GET",
+        f"{server.base_url}/api/metrics/stream",
+        params={"interval_s": 0.2},
+        headers=headers,
+        timeout=30,
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+            if len(events) == 2:
+                break
+    assert events[1]["at"] > events[0]["at"]
+    assert DEFAULT_MODEL in events[1]["models"]

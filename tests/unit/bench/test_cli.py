@@ -1,0 +1,143 @@
+"""`hostbench bench | compare | prices` through app.cli.main, without a model: bad flags,
+empty stores, the price table, and a bench of an OpenAI-compatible endpoint on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.cli.exit_codes import ExitCode
+from bench import Store
+from bench.runs import BenchRuns
+from profiles import Locations
+from tests.unit.bench.test_load import Scripted, serve
+from tests.unit.bench.test_runs import make_run
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    """The scripted SSE chat endpoint, on its own event loop in a thread."""
+    loop = asyncio.new_event_loop()
+    ready: list[str] = []
+    started, stop = threading.Event(), asyncio.Event()
+
+    async def run() -> None:
+        async for url in serve(Scripted()):
+            ready.append(url)
+            started.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
+    thread.start()
+    assert started.wait(30)
+    yield ready[0]
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(30)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "--slo", "ttft=5"],
+        ["bench", "--concurrency", "0"],
+        ["bench", "--concurrency", "a,b"],
+        ["bench", "--request-rate", "0"],
+        ["bench", "--output-len", "0"],
+    ],
+)
+def test_bad_bench_flags_fail_before_anything_starts(
+    home: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == ExitCode.USAGE
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_empty_store(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "list"]) == ExitCode.OK
+    assert main(["bench", "show", "7"]) == ExitCode.NOT_FOUND
+    assert main(["compare"]) == ExitCode.NOT_FOUND
+    err = capsys.readouterr().err
+    assert "no bench run 7" in err and "hostbench bench" in err
+
+
+def test_prices_show_search_and_update(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["prices", "--search", "claude-haiku-4-5", "--json"]) == ExitCode.OK
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["retrieved"] == "2026-11-27" and shown["prices"]
+    source = tmp_path / "mine.json"
+    row = {"provider": "acme", "input_usd_per_mtok": 0.1, "output_usd_per_mtok": 0.2}
+    table = {"source": "my contract", "retrieved": "2026-12-01", "units": "USD per 1M tokens"}
+    source.write_text(json.dumps({**table, "models": {"acme-1": row}}))
+    assert main(["prices", "update", "--from", str(source)]) == ExitCode.OK
+    assert (Locations.from_env().data_dir / "hosted_prices.json").exists()
+    capsys.readouterr()
+    assert main(["prices"]) == ExitCode.OK
+    out, err = capsys.readouterr()
+    assert "acme-1" in out and "my contract" in err
+    source.write_text("{not json")
+    assert main(["prices", "update", "--from", str(source)]) == ExitCode.USAGE
+
+
+def test_bench_an_endpoint_stores_the_run_but_never_the_key(
+    home: Path, endpoint: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MY_KEY", "sk-secret-value-123")
+    argv = [
+        "bench",
+        "some-model",
+        "--endpoint",
+        endpoint,
+        "--api-key-env",
+        "MY_KEY",
+        "--concurrency",
+        "1,2",
+        "--num-prompts",
+        "3",
+        "--input-len",
+        "5",
+        "--json",
+    ]
+    assert main(argv) == ExitCode.OK
+    out, err = capsys.readouterr()
+    runs = json.loads(out)
+    assert [r["concurrency"] for r in runs] == [1, 2]
+    assert runs[0]["metrics"]["completed"] == 3 and runs[0]["metrics"]["total_output_tokens"] == 9
+    assert runs[0]["target"]["authenticated"] is True
+    assert "approximate" in err
+    store_bytes = b"".join(p.read_bytes() for p in (home / "data").glob("hostbench.sqlite*"))
+    assert b"sk-secret-value-123" not in store_bytes
+    assert main(["bench", "show", str(runs[1]["id"])]) == ExitCode.OK
+    assert "ttft ms" in capsys.readouterr().out
+    assert main(["bench", "diff", str(runs[0]["id"]), str(runs[1]["id"])]) == ExitCode.OK
+    assert "concurrency: 1 -> 2" in capsys.readouterr().out
+
+
+def test_bench_without_the_key_variable_is_a_usage_error(home: Path, endpoint: str) -> None:
+    argv = ["bench", "m", "--endpoint", endpoint, "--api-key-env", "NOT_SET_ANYWHERE"]
+    assert main(argv) == ExitCode.USAGE
+
+
+def test_compare_prints_every_figure_with_its_source(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Locations.from_env().ensure()
+    BenchRuns(Store(Locations.from_env().store_path)).add(make_run(4, "g"))
+    monkeypatch.setenv("HOSTBENCH_COST__RENTAL_USD_PER_HOUR", "0.5")
+    assert main(["compare", "llama"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "rental $0.50/h" in out
+    assert "not measured" in out and "price table, retrieved 2026-11-27" in out
+    assert "together_ai" in out and "/day" in out
+    assert main(["compare", "llama", "--concurrency", "4", "--json"]) == ExitCode.OK
+    data = json.loads(capsys.readouterr().out)
+    assert data["local"]["concurrency"] == 4
+    assert data["local"]["cost"]["basis"] == "rental"
+    assert main(["compare", "llama", "--concurrency", "3"]) == ExitCode.NOT_FOUND

@@ -80,6 +80,11 @@ class PriceTable:
         }
 
 
+def user_table_path(data_dir: Path) -> Path:
+    """A refreshed table, used instead of the shipped one while it is valid."""
+    return data_dir / "hosted_prices.json"
+
+
 def shipped_table_text() -> str:
     return resources.files("bench").joinpath("data/hosted_prices.json").read_text("utf-8")
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.errors import BenchUsageError
 from bench.limits import LimitInputs
 from bench.load import CLIENT_TIMEOUT, LoadResult, Target, request_body, run_load
 from bench.loadgen import StreamSample, stream_chat
@@ -36,6 +37,17 @@ class BenchPlan:
     seed: int = 0
     warmup: int = 1
     """Requests sent (and discarded) before the first level: engine caches, connections."""
+
+
+def parse_levels(text: str) -> tuple[int, ...]:
+    """`1,4,8` -> (1, 4, 8): the concurrency levels of a sweep."""
+    try:
+        levels = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise BenchUsageError(f"--concurrency: {text!r} is not a list of numbers") from None
+    if not levels or min(levels) < 1:
+        raise BenchUsageError("--concurrency: give one or more numbers >= 1, e.g. 1,4,8")
+    return levels
 
 
 @dataclass(frozen=True)

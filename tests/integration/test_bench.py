@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from bench.prompts import LlamaCppTokenizer, synthetic_prompts
 from bench.runs import BenchRuns
 from bench.session import BenchPlan, run_sweep_blocking
 from engines.bench_context import local_target
+from engines.control_client import ControlClient
+from engines.metrics_client import follow_live_metrics, live_snapshot
+from profiles import Locations, Settings
 from tests.servers import DEFAULT_MODEL, ServerProcess
 
 
@@ -138,25 +142,18 @@ def test_metrics_endpoint_parses_and_moves_when_requests_are_served(
         assert generated[0].value > (earlier[0].value if earlier else 0)
 
 
-def test_live_metrics_for_the_dashboard(server: ServerProcess) -> None:
+def test_live_metrics_for_the_dashboard(server: ServerProcess, session_home: Path) -> None:
     denied = httpx.get(f"{server.base_url}/api/metrics/live", timeout=30)
     assert denied.status_code == 401
-    live = server.control("GET", "/api/metrics/live").json()
-    minute = live["models"][DEFAULT_MODEL]["1m"]
+    settings = Settings(server={"port": server.port})
+    client = ControlClient(settings, Locations.from_env({"HOSTBENCH_HOME": str(session_home)}))
+    minute = live_snapshot(client)["models"][DEFAULT_MODEL]["1m"]
     assert minute["requests"] >= 1 and minute["ttft_ms"]["p50"] > 0
-    headers = {"Authorization": f"Bearer {server.token}"}
+    stop = threading.Event()
     events = []
-    with httpx.stream(
-        "GET",
-        f"{server.base_url}/api/metrics/stream",
-        params={"interval_s": 0.2},
-        headers=headers,
-        timeout=30,
-    ) as response:
-        for line in response.iter_lines():
-            if line.startswith("data:"):
-                events.append(json.loads(line[5:]))
-            if len(events) == 2:
-                break
-    assert events[1]["at"] > events[0]["at"]
+    for snapshot in follow_live_metrics(client, interval_s=0.2, stop=stop):
+        events.append(snapshot)
+        if len(events) == 2:
+            stop.set()
+    assert len(events) == 2 and events[1]["at"] > events[0]["at"]
     assert DEFAULT_MODEL in events[1]["models"]

@@ -10,13 +10,10 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from app.background import BackgroundServer, BackgroundServerError
 from app.cli.bench_format import run_json, run_notes, runs_tables
@@ -25,31 +22,20 @@ from app.cli.context import CliContext, add_server_address
 from app.cli.exit_codes import ExitCode
 from app.cli.output import note, print_json
 from bench.errors import BenchUnavailableError, BenchUsageError
-from bench.load import Target
 from bench.metrics import parse_slo
-from bench.power import PowerMeter
-from bench.prompts import (
-    LlamaCppTokenizer,
-    PromptSet,
-    Tokenizer,
-    approximate_prompts,
-    file_prompts,
-    synthetic_prompts,
-)
-from bench.runs import BenchRun, BenchRuns
-from bench.session import BenchPlan, SweepHooks, failed_warmup, run_sweep_blocking
-from catalog import LocalModels
-from engines.bench_context import (
-    engine_context,
-    engine_version,
-    limit_inputs,
-    local_target,
-    run_context,
-    running_engine,
+from bench.runs import BenchRun
+from bench.session import BenchPlan, parse_levels
+from engines.bench_context import running_engine
+from engines.benchmarking import (
+    PreparedBench,
+    PromptSpec,
+    make_prompts,
+    prepare_endpoint,
+    prepare_local,
+    run_bench,
 )
 from engines.control_client import ControlClient
 from engines.process import free_port
-from hardware import discover
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -100,76 +86,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass(frozen=True)
-class Session:
-    """Everything a run needs once the target is resolved."""
-
-    target: Target
-    context: dict[str, Any]
-    tokenizer: Tokenizer | None
-    status: dict[str, Any] | None
-
-
-def parse_concurrency(text: str) -> tuple[int, ...]:
-    try:
-        levels = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise BenchUsageError(f"--concurrency: {text!r} is not a list of numbers") from None
-    if not levels or min(levels) < 1:
-        raise BenchUsageError("--concurrency: give one or more numbers >= 1, e.g. 1,4,8")
-    return levels
-
-
-def make_plan(args: argparse.Namespace) -> BenchPlan:
-    if not (args.request_rate > 0):
+def make_plan(args: argparse.Namespace) -> tuple[BenchPlan, PromptSpec]:
+    """Flags into a plan; bad values fail here, before any server starts."""
+    if not args.request_rate > 0:
         raise BenchUsageError("--request-rate must be positive")
-    if min(args.input_len, args.output_len, args.num_prompts or 1) < 1:
-        raise BenchUsageError("--input-len, --output-len and --num-prompts must be at least 1")
-    return BenchPlan(
-        concurrencies=parse_concurrency(args.concurrency),
+    plan = BenchPlan(
+        concurrencies=parse_levels(args.concurrency),
         request_rate=args.request_rate,
         slo=parse_slo(args.slo),
         seed=args.seed,
         warmup=max(0, args.warmup),
     )
+    spec = PromptSpec(args.input_len, args.output_len, args.num_prompts, args.prompts, args.seed)
+    return plan, spec
 
 
-def make_prompts(
-    args: argparse.Namespace, plan: BenchPlan, tokenizer: Tokenizer | None
-) -> PromptSet:
-    if args.prompts is not None:
-        return file_prompts(args.prompts, args.num_prompts, args.output_len, tokenizer)
-    count = args.num_prompts or max(16, 4 * max(plan.concurrencies))
-    if tokenizer is None:
-        note("no tokenizer for this endpoint (--tokenizer GGUF): prompt lengths are approximate")
-        return approximate_prompts(count, args.input_len, args.output_len, args.seed)
-    return synthetic_prompts(tokenizer, count, args.input_len, args.output_len, args.seed)
-
-
-def endpoint_session(args: argparse.Namespace, model: str) -> Session:
+def endpoint_bench(args: argparse.Namespace, model: str) -> PreparedBench:
     key = None
     if args.api_key_env:
         key = os.environ.get(args.api_key_env)
         if not key:
             raise BenchUsageError(f"--api-key-env: ${args.api_key_env} is not set")
-    base_url = args.endpoint.rstrip("/")
-    field = (
-        "max_completion_tokens" if urlparse(base_url).hostname == "api.openai.com" else "max_tokens"
-    )
-    target = Target(base_url, model, api_key=key, kind="endpoint", max_tokens_field=field)
-    tokenizer = LlamaCppTokenizer(args.tokenizer) if args.tokenizer else None
-    context = run_context(discover(), None)
-    return Session(target, context, tokenizer, None)
-
-
-def hostbench_session(ctx: CliContext, status: dict[str, Any], base_url: str) -> Session:
-    path = Path(str(status["model_path"]))
-    tokenizer = LlamaCppTokenizer(path)
-    version = engine_version(status)
-    engine = engine_context(status, LocalModels(ctx.open_store()), version)
-    context = run_context(discover(ctx.locations.models_dir), engine)
-    target = local_target(base_url, status, tokenizer.eos_token_id())
-    return Session(target, context, tokenizer, status)
+    if args.tokenizer is None:
+        note("no tokenizer for this endpoint (--tokenizer GGUF): prompt lengths are approximate")
+    return prepare_endpoint(args.endpoint, model, key, args.tokenizer)
 
 
 @contextmanager
@@ -196,29 +136,15 @@ def served(ctx: CliContext, model: str) -> Iterator[tuple[dict[str, Any], str]]:
 
 
 def execute(
-    ctx: CliContext, args: argparse.Namespace, plan: BenchPlan, session: Session
+    ctx: CliContext, plan: BenchPlan, spec: PromptSpec, prepared: PreparedBench
 ) -> list[BenchRun]:
-    prompts = make_prompts(args, plan, session.tokenizer)
-    store = ctx.open_store()
-    limit = None
-    if session.status is not None:
-        snapshot = discover(ctx.locations.models_dir)
-        limit = limit_inputs(session.status, snapshot, ctx.settings.cost)
-    meter = PowerMeter(ctx.settings.cost.cpu_package_watts)
-    hooks = SweepHooks(
-        power=meter, runs=BenchRuns(store), limit=limit, progress=RequestProgressBar()
-    )
+    prompts = make_prompts(spec, plan, prepared.tokenizer)
     note(
         f"{len(prompts.prompts)} requests per level, concurrency {plan.concurrencies}, "
-        f"{session.target.base_url} model {session.target.model}"
+        f"{prepared.target.base_url} model {prepared.target.model}"
     )
-    try:
-        warm, runs = run_sweep_blocking(session.target, plan, prompts, session.context, hooks)
-    finally:
-        meter.close()
-    if (error := failed_warmup(warm)) is not None:
-        raise BenchUnavailableError(f"the warm-up request failed: {error}")
-    return runs
+    store = ctx.open_store()
+    return run_bench(prepared, plan, prompts, store, ctx.settings, progress=RequestProgressBar())
 
 
 def report(runs: Sequence[BenchRun], as_json: bool) -> None:
@@ -239,13 +165,14 @@ def run(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     ctx = CliContext.from_args(args)
     model = args.model or DEFAULT_MODEL
-    plan = make_plan(args)  # bad flags fail here, before any server starts
+    plan, spec = make_plan(args)
     if args.endpoint:
-        runs = execute(ctx, args, plan, endpoint_session(args, model))
+        runs = execute(ctx, plan, spec, endpoint_bench(args, model))
     else:
         with served(ctx, model) as (status, base_url):
-            runs = execute(ctx, args, plan, hostbench_session(ctx, status, base_url))
+            prepared = prepare_local(
+                ctx.settings, ctx.locations, ctx.open_store(), status, base_url
+            )
+            runs = execute(ctx, plan, spec, prepared)
     report(runs, args.json)
-    failed = any(r.metrics.completed == 0 for r in runs)
-    sys.stdout.flush()
-    return ExitCode.ERROR if failed else ExitCode.OK
+    return ExitCode.ERROR if any(r.metrics.completed == 0 for r in runs) else ExitCode.OK

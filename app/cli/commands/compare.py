@@ -12,18 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.cli.bench_format import num, tokens, usd
-from app.cli.commands.prices import user_price_file
 from app.cli.context import CliContext
 from app.cli.cost_format import cost_lines
 from app.cli.exit_codes import ExitCode
 from app.cli.output import print_json, print_table
-from bench.comparison import Comparison, HostedRow, compare
+from bench.comparison import Comparison, HostedRow
 from bench.cost import BreakEven
-from bench.errors import BenchNotFoundError
-from bench.power import with_current_setting
-from bench.prices import HostedOffers, PriceTable, load_price_table
-from bench.runs import BenchRun, BenchRuns
-from engines.bench_context import cost_inputs
+from engines.benchmarking import build_comparison
 
 COLUMNS = (
     "group",
@@ -60,27 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true")
     return parser
-
-
-def pick_run(runs: BenchRuns, model: str | None, concurrency: int | None) -> BenchRun:
-    """The newest run at `concurrency`, or the newest sweep's highest output throughput."""
-    if concurrency is not None:
-        found = [
-            r
-            for r in runs.recent(label=model, kind="hostbench", limit=500)
-            if r.concurrency == concurrency and r.metrics.completed
-        ]
-    else:
-        found = [r for r in runs.newest_group(label=model, kind="hostbench") if r.metrics.completed]
-        found.sort(key=lambda r: r.metrics.output_throughput, reverse=True)
-    if not found:
-        what = model or "any model"
-        at = f" at concurrency {concurrency}" if concurrency else ""
-        raise BenchNotFoundError(
-            f"no stored bench run of {what}{at} on this machine; run `hostbench bench "
-            f"{model or 'MODEL'} --concurrency 1,4,8` first"
-        )
-    return runs.get(found[0].id or 0, with_samples=False)
 
 
 def even_cell(even: BreakEven | None) -> str:
@@ -144,10 +118,10 @@ def header_lines(comparison: Comparison) -> list[str]:
     ]
 
 
-def footer_lines(comparison: Comparison, table: PriceTable) -> list[str]:
+def footer_lines(comparison: Comparison, prices: str) -> list[str]:
     local = comparison.local
     lines = [
-        f"price table: {table.source}, retrieved {table.retrieved} ({table.path})",
+        f"price table: {prices}",
         f"$/1M out+in: the bill per 1M output tokens with the run's "
         f"{local.input_per_output:.2f} input tokens per output token",
     ]
@@ -164,25 +138,21 @@ def footer_lines(comparison: Comparison, table: PriceTable) -> list[str]:
 def run(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     ctx = CliContext.from_args(args)
-    runs = BenchRuns(ctx.open_store())
-    chosen = pick_run(runs, args.model, args.concurrency)
-    power = with_current_setting(chosen.power, ctx.settings.cost.cpu_package_watts)
-    table = load_price_table(user_price_file(ctx.locations))
-    comparison = compare(
-        chosen,
-        cost_inputs(ctx.settings.cost, power),
-        table,
-        HostedOffers.load(),
-        endpoint_runs=runs.recent(kind="endpoint", limit=500),
+    comparison, prices = build_comparison(
+        ctx.settings,
+        ctx.locations,
+        ctx.open_store(),
+        args.model,
+        concurrency=args.concurrency,
         extra_keys=args.hosted,
     )
     if args.json:
-        print_json(comparison.as_dict())
+        print_json({**comparison.as_dict(), "price_table": prices})
         return ExitCode.OK
     print("\n".join(header_lines(comparison)))
     print()
     print_table([local_row(comparison), *map(hosted_cells, comparison.hosted)], COLUMNS)
     print()
-    for line in footer_lines(comparison, table):
+    for line in footer_lines(comparison, prices):
         print(f"note: {line}")
     return ExitCode.OK

@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 
 from app.cli.bench_format import usd
 from app.cli.context import CliContext
 from app.cli.exit_codes import ExitCode
 from app.cli.output import note, print_json, print_table
-from bench.prices import HostedOffers, load_price_table, update_price_table
+from bench.prices import HostedOffers, load_price_table, update_price_table, user_table_path
 from profiles import Locations
 
 LITELLM_URL = (
     "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 )
-
-
-def user_price_file(locations: Locations) -> Path:
-    """A refreshed table, which takes precedence over the shipped one while it is valid."""
-    return locations.data_dir / "hosted_prices.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def show(args: argparse.Namespace, locations: Locations) -> int:
-    table = load_price_table(user_price_file(locations))
+    table = load_price_table(user_table_path(locations.data_dir))
     if args.model:
         found = [p for key in HostedOffers.load().copies_of(args.model) if (p := table.get(key))]
     else:
@@ -85,7 +79,7 @@ def show(args: argparse.Namespace, locations: Locations) -> int:
 
 
 def update(args: argparse.Namespace, locations: Locations) -> int:
-    dest = user_price_file(locations)
+    dest = user_table_path(locations.data_dir)
     note(f"reading {args.source} ...")
     table = update_price_table(args.source, dest)
     summary = {

@@ -1,0 +1,177 @@
+"""Benchmark and compare, in one call each, for every front end (CLI, TUI workers).
+
+- `prepare_local` / `prepare_endpoint`: the target, stored context, tokenizer and decode
+  bound inputs for a model our server runs, or for any OpenAI-compatible endpoint;
+- `run_bench`: prompts, warm-up, the concurrency sweep, power, storage; blocking, with
+  `progress` (SweepProgress) and a threading.Event to cancel, as a thread worker wants;
+- `build_comparison`: this machine's newest stored run next to hosted prices.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from bench import Store
+from bench.comparison import Comparison, compare
+from bench.errors import BenchNotFoundError, BenchUnavailableError, BenchUsageError
+from bench.limits import LimitInputs
+from bench.load import Target
+from bench.power import PowerMeter, with_current_setting
+from bench.prices import HostedOffers, load_price_table, user_table_path
+from bench.prompts import (
+    LlamaCppTokenizer,
+    PromptSet,
+    Tokenizer,
+    approximate_prompts,
+    file_prompts,
+    synthetic_prompts,
+)
+from bench.runs import BenchRun, BenchRuns
+from bench.session import BenchPlan, SweepHooks, SweepProgress, failed_warmup, run_sweep_blocking
+from catalog import LocalModels
+from engines.bench_context import (
+    cost_inputs,
+    engine_context,
+    engine_version,
+    limit_inputs,
+    local_target,
+    run_context,
+)
+from hardware import discover
+from profiles import Locations, Settings
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """Which prompts to send: synthetic of exact lengths, or a JSONL file."""
+
+    input_len: int = 128
+    output_len: int = 64
+    num_prompts: int | None = None
+    """Default: 4 x the highest concurrency, at least 16 (a file: one pass)."""
+    file: Path | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.input_len, self.output_len, self.num_prompts or 1) < 1:
+            raise BenchUsageError("input length, output length and prompt count must be >= 1")
+
+
+@dataclass(frozen=True)
+class PreparedBench:
+    target: Target
+    context: dict[str, Any]
+    tokenizer: Tokenizer | None
+    limit: LimitInputs | None = None
+
+
+def prepare_local(
+    settings: Settings,
+    locations: Locations,
+    store: Store,
+    status: Mapping[str, Any],
+    base_url: str,
+) -> PreparedBench:
+    """A model our server runs, from its engine status (GET /api/engines, launch --json)."""
+    tokenizer = LlamaCppTokenizer(Path(str(status["model_path"])))
+    engine = engine_context(status, LocalModels(store), engine_version(status))
+    snapshot = discover(locations.models_dir)
+    return PreparedBench(
+        target=local_target(base_url, status, tokenizer.eos_token_id()),
+        context=run_context(snapshot, engine),
+        tokenizer=tokenizer,
+        limit=limit_inputs(status, snapshot, settings.cost),
+    )
+
+
+def prepare_endpoint(
+    base_url: str, model: str, api_key: str | None = None, tokenizer_path: Path | None = None
+) -> PreparedBench:
+    """Any OpenAI-compatible API; without a tokenizer, prompt lengths are approximate."""
+    base_url = base_url.rstrip("/")
+    openai = urlparse(base_url).hostname == "api.openai.com"
+    field = "max_completion_tokens" if openai else "max_tokens"
+    target = Target(base_url, model, api_key=api_key, kind="endpoint", max_tokens_field=field)
+    tokenizer = LlamaCppTokenizer(tokenizer_path) if tokenizer_path else None
+    return PreparedBench(target, run_context(discover(), None), tokenizer)
+
+
+def make_prompts(spec: PromptSpec, plan: BenchPlan, tokenizer: Tokenizer | None) -> PromptSet:
+    if spec.file is not None:
+        return file_prompts(spec.file, spec.num_prompts, spec.output_len, tokenizer)
+    count = spec.num_prompts or max(16, 4 * max(plan.concurrencies))
+    if tokenizer is None:
+        return approximate_prompts(count, spec.input_len, spec.output_len, spec.seed)
+    return synthetic_prompts(tokenizer, count, spec.input_len, spec.output_len, spec.seed)
+
+
+def run_bench(
+    prepared: PreparedBench,
+    plan: BenchPlan,
+    prompts: PromptSet,
+    store: Store,
+    settings: Settings,
+    *,
+    progress: Callable[[SweepProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> list[BenchRun]:
+    """Warm up, sweep the concurrencies, store each level; blocking."""
+    meter = PowerMeter(settings.cost.cpu_package_watts)
+    hooks = SweepHooks(meter, BenchRuns(store), prepared.limit, progress, cancel)
+    try:
+        warm, runs = run_sweep_blocking(prepared.target, plan, prompts, prepared.context, hooks)
+    finally:
+        meter.close()
+    if (error := failed_warmup(warm)) is not None:
+        raise BenchUnavailableError(f"the warm-up request failed: {error}")
+    return runs
+
+
+def pick_run(runs: BenchRuns, model: str | None, concurrency: int | None) -> BenchRun:
+    """The newest run at `concurrency`, or the newest sweep's highest output throughput."""
+    if concurrency is not None:
+        found = [
+            r
+            for r in runs.recent(label=model, kind="hostbench", limit=500)
+            if r.concurrency == concurrency and r.metrics.completed
+        ]
+    else:
+        found = [r for r in runs.newest_group(label=model, kind="hostbench") if r.metrics.completed]
+        found.sort(key=lambda r: r.metrics.output_throughput, reverse=True)
+    if not found:
+        at = f" at concurrency {concurrency}" if concurrency else ""
+        raise BenchNotFoundError(
+            f"no stored bench run of {model or 'any model'}{at} on this machine; run "
+            f"`hostbench bench {model or 'MODEL'} --concurrency 1,4,8` first"
+        )
+    return runs.get(found[0].id or 0, with_samples=False)
+
+
+def build_comparison(
+    settings: Settings,
+    locations: Locations,
+    store: Store,
+    model: str | None = None,
+    *,
+    concurrency: int | None = None,
+    extra_keys: Sequence[str] = (),
+) -> tuple[Comparison, str]:
+    """The comparison for the chosen run, and the price table's source line."""
+    runs = BenchRuns(store)
+    chosen = pick_run(runs, model, concurrency)
+    power = with_current_setting(chosen.power, settings.cost.cpu_package_watts)
+    table = load_price_table(user_table_path(locations.data_dir))
+    comparison = compare(
+        chosen,
+        cost_inputs(settings.cost, power),
+        table,
+        HostedOffers.load(),
+        endpoint_runs=runs.recent(kind="endpoint", limit=500),
+        extra_keys=extra_keys,
+    )
+    return comparison, f"{table.source}, retrieved {table.retrieved} ({table.path})"

@@ -185,6 +185,6 @@ def _notes(
     if inputs.basis == "none":
         notes.append(
             "no cost for this machine: power unknown and no rental or purchase price set "
-            "(settings [cost]: cpu_package_watts, rental_usd_per_hour or hardware_usd)"
+            "(settings [cost]: power_w, rental_usd_per_hour or hardware_usd)"
         )
     return notes

@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-HOURS_PER_YEAR = 365 * 24
+HOURS_PER_MONTH = 365 * 24 / 12
 
 
 def usd_per_mtok(usd_per_hour: float, tokens_per_s: float, utilization: float = 1.0) -> float:
@@ -34,9 +34,9 @@ def electricity_usd_per_mtok(watts: float, usd_per_kwh: float, tokens_per_s: flo
     return usd_per_mtok(electricity_usd_per_hour(watts, usd_per_kwh), tokens_per_s)
 
 
-def amortized_usd_per_hour(hardware_usd: float, years: float) -> float:
-    """Purchase price spread over every hour of the amortization period."""
-    return hardware_usd / (years * HOURS_PER_YEAR)
+def amortized_usd_per_hour(hardware_usd: float, months: float) -> float:
+    """Purchase price spread over every hour of the amortization period (730 h a month)."""
+    return hardware_usd / (months * HOURS_PER_MONTH)
 
 
 def wh_per_mtok(watts: float, tokens_per_s: float) -> float:
@@ -51,7 +51,7 @@ class CostInputs:
     electricity_usd_per_kwh: float | None = None
     rental_usd_per_hour: float | None = None
     hardware_usd: float | None = None
-    amortization_years: float = 3.0
+    amortization_months: float = 36.0
     utilization: float = 1.0
     watts: float | None = None
     watts_source: str = "unknown"
@@ -74,7 +74,7 @@ class CostInputs:
         if self.rental_usd_per_hour is not None:
             return self.rental_usd_per_hour
         if self.hardware_usd is not None:
-            return amortized_usd_per_hour(self.hardware_usd, self.amortization_years)
+            return amortized_usd_per_hour(self.hardware_usd, self.amortization_months)
         return 0.0
 
     def electricity_usd_per_hour(self) -> float | None:

@@ -36,7 +36,8 @@ class PowerFigure:
         return cls(data.get("watts"), data.get("method", "unknown"), data.get("source", ""))
 
 
-UNKNOWN_POWER = PowerFigure(None, "unknown", "no energy counter, no GPU facts, no setting")
+UNKNOWN_POWER = PowerFigure(None, "unknown", "no energy counter, no setting, no GPU facts")
+SETTING_SOURCE = "setting cost.power_w; no energy counter readable here"
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,11 @@ def measured_watts(start: _Counters, end: _Counters) -> PowerFigure | None:
     )
 
 
-def fallback_power(
-    snapshot: MachineSnapshot | None, cpu_watts_setting: float | None
-) -> PowerFigure:
-    """TDP of the GPUs (from the facts table), else the configured CPU package watts."""
+def fallback_power(snapshot: MachineSnapshot | None, power_setting_w: float | None) -> PowerFigure:
+    """Where nothing counts energy: the configured figure (the user knows their machine),
+    else the GPUs' board power (TDP) from the facts table, else unknown."""
+    if power_setting_w is not None:
+        return PowerFigure(power_setting_w, "setting", SETTING_SOURCE)
     gpus = snapshot.gpus if snapshot else ()
     facts = [g.facts for g in gpus if g.facts is not None and g.facts.tdp_w]
     if gpus and len(facts) == len(gpus):
@@ -84,9 +86,6 @@ def fallback_power(
         names = ", ".join(f.name for f in facts)
         source = f"TDP from GPU facts ({names}, table {facts[0].retrieved}); not measured"
         return PowerFigure(watts, "tdp", source)
-    if cpu_watts_setting is not None:
-        source = "setting cost.cpu_package_watts (no energy counter readable here)"
-        return PowerFigure(cpu_watts_setting, "setting", source)
     return UNKNOWN_POWER
 
 
@@ -95,12 +94,12 @@ class PowerMeter:
 
     def __init__(
         self,
-        cpu_watts_setting: float | None = None,
+        power_setting_w: float | None = None,
         reader: MachineReader | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reader = reader or MachineReader()
-        self._cpu_watts_setting = cpu_watts_setting
+        self._power_setting_w = power_setting_w
         self._clock = clock
         self._start: _Counters | None = None
         self.snapshot: MachineSnapshot | None = None
@@ -115,7 +114,7 @@ class PowerMeter:
             raise RuntimeError("PowerMeter.stop() before start()")
         end = _counters(self._reader.read(), self._clock())
         measured = measured_watts(self._start, end)
-        return measured or fallback_power(self.snapshot, self._cpu_watts_setting)
+        return measured or fallback_power(self.snapshot, self._power_setting_w)
 
     def close(self) -> None:
         self._reader.close()
@@ -126,11 +125,9 @@ def sum_watts(figures: Sequence[PowerFigure]) -> float | None:
     return sum(known) if known else None
 
 
-def with_current_setting(figure: PowerFigure, cpu_watts_setting: float | None) -> PowerFigure:
-    """A stored run's power figure for costing now: what was measured (or a GPU's TDP)
-    stands; a configured figure follows the setting as it is today."""
-    if figure.method in ("measured", "tdp") or cpu_watts_setting is None:
+def with_current_setting(figure: PowerFigure, power_setting_w: float | None) -> PowerFigure:
+    """A stored run's power figure for costing now: a measurement stands; otherwise the
+    setting as it is today, else what the run had (TDP or unknown)."""
+    if figure.method == "measured" or power_setting_w is None:
         return figure
-    return PowerFigure(
-        cpu_watts_setting, "setting", "setting cost.cpu_package_watts (no energy counter readable)"
-    )
+    return PowerFigure(power_setting_w, "setting", SETTING_SOURCE)

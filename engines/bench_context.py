@@ -23,7 +23,7 @@ from bench.power import PowerFigure
 from catalog import InvalidModelFileError, LocalModels, read_gguf_info
 from engines.control_client import ControlClient
 from hardware import MachineSnapshot, snapshot_to_dict
-from profiles import CostSettings
+from profiles import CostDefaults
 
 KV_BYTES = {
     "f32": 4.0,
@@ -132,7 +132,7 @@ def local_target(base_url: str, status: Mapping[str, Any], eos_token_id: int | N
 
 
 def limit_inputs(
-    status: Mapping[str, Any], snapshot: MachineSnapshot, cost: CostSettings
+    status: Mapping[str, Any], snapshot: MachineSnapshot, cost: CostDefaults
 ) -> LimitInputs | None:
     """Weights (the model file) and KV bytes per token from its GGUF header; the device's
     bandwidth; the engine's slots as the largest batch."""
@@ -157,13 +157,13 @@ def limit_inputs(
     return LimitInputs(bandwidth, weights, kv, slots)
 
 
-def cost_inputs(cost: CostSettings, power: PowerFigure) -> CostInputs:
+def cost_inputs(cost: CostDefaults, power: PowerFigure) -> CostInputs:
     return CostInputs(
         electricity_usd_per_kwh=cost.electricity_usd_per_kwh,
         rental_usd_per_hour=cost.rental_usd_per_hour,
         hardware_usd=cost.hardware_usd,
-        amortization_years=cost.amortization_years,
-        utilization=cost.utilization,
+        amortization_months=cost.amortization_months or 36,
+        utilization=cost.utilization or 1.0,
         watts=power.watts,
         watts_source=power.source,
     )

@@ -121,7 +121,7 @@ def run_bench(
     cancel: threading.Event | None = None,
 ) -> list[BenchRun]:
     """Warm up, sweep the concurrencies, store each level; blocking."""
-    meter = PowerMeter(settings.cost.cpu_package_watts)
+    meter = PowerMeter(settings.cost.power_w)
     hooks = SweepHooks(meter, BenchRuns(store), prepared.limit, progress, cancel)
     try:
         warm, runs = run_sweep_blocking(prepared.target, plan, prompts, prepared.context, hooks)
@@ -164,7 +164,7 @@ def build_comparison(
     """The comparison for the chosen run, and the price table's source line."""
     runs = BenchRuns(store)
     chosen = pick_run(runs, model, concurrency)
-    power = with_current_setting(chosen.power, settings.cost.cpu_package_watts)
+    power = with_current_setting(chosen.power, settings.cost.power_w)
     table = load_price_table(user_table_path(locations.data_dir))
     comparison = compare(
         chosen,

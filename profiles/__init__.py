@@ -1,6 +1,6 @@
 """How to run on this hardware: locations, user settings, launch profiles."""
 
 from profiles.locations import Locations
-from profiles.settings import CostSettings, EngineSettings, ServerSettings, Settings
+from profiles.settings import CostDefaults, EngineSettings, ServerSettings, Settings
 
-__all__ = ["CostSettings", "EngineSettings", "Locations", "ServerSettings", "Settings"]
+__all__ = ["CostDefaults", "EngineSettings", "Locations", "ServerSettings", "Settings"]

@@ -54,29 +54,30 @@ class EngineSettings(BaseModel):
     )
 
 
-class CostSettings(BaseModel):
-    """What running this machine costs, for `hostbench compare` and the dashboards.
+class CostDefaults(BaseModel):
+    """What running this machine costs: `[cost]` in config.toml. A launch profile's `[cost]`
+    (same keys) overrides these for the runs it covers.
 
     A rental price, when set, is the whole hourly cost (power included); otherwise a
     purchase price is spread over the amortization period and electricity is added."""
 
-    electricity_usd_per_kwh: float = Field(
+    electricity_usd_per_kwh: float | None = Field(
         0.15, ge=0, description="Price of electricity, USD per kWh (a default: set yours)."
     )
-    rental_usd_per_hour: float | None = Field(
-        None, ge=0, description="What renting this machine costs per hour, USD (cloud price)."
+    power_w: float | None = Field(
+        None, gt=0, description="Power draw to assume where it cannot be measured, W."
     )
     hardware_usd: float | None = Field(
-        None, ge=0, description="Purchase price of the hardware, USD, to amortize."
+        None, ge=0, description="Purchase price of the machine, USD, to amortize."
     )
-    amortization_years: float = Field(
-        3.0, gt=0, description="Years over which the purchase price is spread."
+    amortization_months: int | None = Field(
+        36, gt=0, description="Months over which hardware_usd is written off."
     )
-    utilization: float = Field(
-        1.0, gt=0, le=1, description="Share of hours the machine serves at the measured rate."
+    rental_usd_per_hour: float | None = Field(
+        None, ge=0, description="Hourly price when the machine is rented instead, USD."
     )
-    cpu_package_watts: float | None = Field(
-        None, gt=0, description="CPU power while serving, W, where no energy counter is readable."
+    utilization: float | None = Field(
+        1.0, gt=0, le=1, description="Share of the time the machine serves requests."
     )
     ram_bandwidth_gbps: float | None = Field(
         None, gt=0, description="RAM bandwidth, GB/s, for the CPU decode bound (default: a probe)."
@@ -92,7 +93,7 @@ class Settings(BaseSettings):
 
     server: ServerSettings = ServerSettings()
     engines: EngineSettings = EngineSettings()
-    cost: CostSettings = CostSettings()
+    cost: CostDefaults = CostDefaults()
 
     @classmethod
     def settings_customise_sources(

@@ -11,7 +11,7 @@ def hourly_inputs(inputs: CostInputs) -> str:
         return f"rental {usd(inputs.rental_usd_per_hour)}/h (setting cost.rental_usd_per_hour)"
     if inputs.basis == "amortized":
         return (
-            f"hardware {usd(inputs.hardware_usd)} over {inputs.amortization_years:g} years "
+            f"hardware {usd(inputs.hardware_usd)} over {inputs.amortization_months:g} months "
             f"= {usd(inputs.fixed_usd_per_hour())}/h"
         )
     return "no hardware cost set (cost.rental_usd_per_hour or cost.hardware_usd)"
@@ -52,7 +52,7 @@ def token_line(kind: str, cost: TokenCost, inputs: CostInputs, share: float) -> 
 def cost_lines(cost: RunCost) -> list[str]:
     inputs = cost.inputs
     if inputs.basis == "none":
-        return ["cost: unknown: set cost.cpu_package_watts (power) or a rental/purchase price"]
+        return ["cost: unknown: set cost.power_w (power) or a rental/purchase price"]
     lines = [
         f"cost basis: {inputs.basis}; {hourly_inputs(inputs)}; {electricity_inputs(inputs)}",
         token_line("output", cost.output, inputs, 1 - cost.prefill_share),

@@ -28,21 +28,21 @@ def test_bench_then_compare_from_a_fresh_shell(session_home: Path) -> None:
         "4",
         "--request-rate",
         "20",
-        extra_env={"HOSTBENCH_COST__CPU_PACKAGE_WATTS": "10"},
+        extra_env={"HOSTBENCH_COST__POWER_W": "10"},
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
     assert "starting a hostbench server" in done.stderr
     assert "concurrency 2 [2/2]" in done.stderr  # the progress bar, on stderr
     assert done.stdout.startswith("Throughput") and "Latency (ms)" in done.stdout
-    assert "power: setting cost.cpu_package_watts" in done.stdout
+    assert "power: setting cost.power_w" in done.stdout
     compared = run_cli(
         session_home,
         "compare",
         DEFAULT_MODEL,
         "--json",
         extra_env={
-            "HOSTBENCH_COST__CPU_PACKAGE_WATTS": "10",
+            "HOSTBENCH_COST__POWER_W": "10",
             "HOSTBENCH_COST__ELECTRICITY_USD_PER_KWH": "0.30",
         },
     )

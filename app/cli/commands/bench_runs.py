@@ -25,7 +25,7 @@ from bench.report import describe_machine
 from bench.runs import BenchRun, BenchRuns
 from engines.bench_context import cost_inputs
 from hardware import snapshot_from_dict
-from profiles import CostSettings
+from profiles import CostDefaults
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,9 +97,9 @@ def decode_line(run: BenchRun) -> str:
     )
 
 
-def show_text(run: BenchRun, cost_settings: CostSettings) -> str:
+def show_text(run: BenchRun, cost_settings: CostDefaults) -> str:
     m = run.metrics
-    power = with_current_setting(run.power, cost_settings.cpu_package_watts)
+    power = with_current_setting(run.power, cost_settings.power_w)
     inputs = cost_inputs(cost_settings, power)
     cost = run_cost(inputs, m.output_throughput, run.input_tokens_per_s, run.prefill_share)
     rate = "all at once" if math.isinf(run.request_rate) else f"{run.request_rate:g}/s Poisson"

@@ -126,7 +126,14 @@ def footer_lines(comparison: Comparison, prices: str) -> list[str]:
         f"{local.input_per_output:.2f} input tokens per output token",
     ]
     even = next((r.break_even for r in comparison.hosted if r.break_even), None)
-    if even is not None:
+    if even is not None and even.fixed_usd_per_day == 0:
+        lines.append(
+            f"break-even: no fixed cost is set (electricity only), so this machine is cheaper "
+            f"from the first token wherever the hosted price is above "
+            f"{usd(even.self_variable_usd_per_mtok)} per 1M; it makes at most "
+            f"{tokens(even.capacity_tokens_per_day)} output tokens/day at this rate"
+        )
+    elif even is not None:
         lines.append(
             f"break-even: fixed {usd(even.fixed_usd_per_day)}/day / (hosted $/1M out+in - "
             f"{usd(even.self_variable_usd_per_mtok)} electricity per 1M here); this machine "

@@ -26,7 +26,7 @@ def test_rental_per_million_tokens() -> None:
 
 def test_amortized_hardware() -> None:
     # $30,000 over 3 years = 26,280 h -> $1.14155/h; at 500 tok/s (1.8M/h) -> $0.6342 per 1M
-    hourly = amortized_usd_per_hour(30_000.0, 3.0)
+    hourly = amortized_usd_per_hour(30_000.0, 36)
     assert hourly == pytest.approx(1.141553, rel=1e-6)
     assert usd_per_mtok(hourly, 500.0) == pytest.approx(0.634196, rel=1e-5)
 
@@ -59,7 +59,7 @@ def test_rental_includes_power_and_bought_hardware_adds_it() -> None:
     rented = CostInputs(rental_usd_per_hour=1.0, watts=500.0, electricity_usd_per_kwh=0.3)
     assert rented.basis == "rental" and rented.electricity_usd_per_hour() is None
     bought = CostInputs(
-        hardware_usd=8760.0, amortization_years=1.0, watts=500.0, electricity_usd_per_kwh=0.3
+        hardware_usd=8760.0, amortization_months=12, watts=500.0, electricity_usd_per_kwh=0.3
     )
     assert bought.basis == "amortized"
     assert bought.fixed_usd_per_hour() == pytest.approx(1.0)
@@ -80,7 +80,7 @@ def test_break_even_of_a_rental() -> None:
 def test_break_even_of_bought_hardware_with_electricity() -> None:
     # $2,190 over 1 year = $0.25/h = $6/day; 100 W x $0.30 = $0.03/h at 10 tok/s = $0.8333/1M
     inputs = CostInputs(
-        hardware_usd=2190.0, amortization_years=1.0, watts=100.0, electricity_usd_per_kwh=0.30
+        hardware_usd=2190.0, amortization_months=12, watts=100.0, electricity_usd_per_kwh=0.30
     )
     even = break_even(inputs, 10.0, hosted_usd_per_mtok=2.0)
     assert even.self_variable_usd_per_mtok == pytest.approx(0.03 / 0.036)

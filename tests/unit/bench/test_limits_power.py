@@ -15,6 +15,7 @@ from bench.limits import (
     measure_ram_bandwidth,
 )
 from bench.power import (
+    SETTING_SOURCE,
     UNKNOWN_POWER,
     PowerFigure,
     PowerMeter,
@@ -64,7 +65,8 @@ def test_gpu_bandwidth_comes_from_the_facts_table() -> None:
     assert device_bandwidth(snapshot, 50.0, use_gpu=False) == Bandwidth(
         50.0, "setting cost.ram_bandwidth_gbps"
     )
-    figure = fallback_power(snapshot, cpu_watts_setting=None)
+    figure = fallback_power(snapshot, power_setting_w=None)
+    assert fallback_power(snapshot, 300.0).method == "setting"  # a configured figure wins
     assert figure.method == "tdp" and figure.watts == snapshot.gpus[0].facts.tdp_w  # type: ignore[union-attr]
 
 
@@ -79,9 +81,7 @@ def test_measured_watts_from_energy_counters() -> None:
 
 
 def test_no_counter_and_no_gpu_falls_back_to_the_setting_then_unknown() -> None:
-    assert fallback_power(None, 12.5) == PowerFigure(
-        12.5, "setting", "setting cost.cpu_package_watts (no energy counter readable here)"
-    )
+    assert fallback_power(None, 12.5) == PowerFigure(12.5, "setting", SETTING_SOURCE)
     assert fallback_power(None, None) is UNKNOWN_POWER
     assert with_current_setting(UNKNOWN_POWER, 20.0).watts == 20.0
     measured = PowerFigure(300.0, "measured", "measured: NVML")
@@ -89,7 +89,7 @@ def test_no_counter_and_no_gpu_falls_back_to_the_setting_then_unknown() -> None:
 
 
 def test_power_meter_on_this_machine_says_where_its_figure_comes_from() -> None:
-    meter = PowerMeter(cpu_watts_setting=15.0)
+    meter = PowerMeter(power_setting_w=15.0)
     try:
         meter.start()
         figure = meter.stop()

@@ -57,7 +57,7 @@ def make_run(
             "engine": {"catalog_id": catalog_id, "options": {"parallel": 4}},
             "hardware": {"cpu": "x"},
         },
-        power=PowerFigure(20.0, "setting", "setting cost.cpu_package_watts"),
+        power=PowerFigure(20.0, "setting", "setting cost.power_w"),
         decode_limit=decode_bound(Bandwidth(20.0, "probe"), 98_000_000, 1_000_000, concurrency),
         prefill={"share": 0.2, "source": "engine timings"},
         samples=found,

@@ -26,6 +26,8 @@ class GgufInfo:
     vocab_size: int | None
     eos_token_id: int | None
     has_chat_template: bool
+    pooling_type: int | None = None
+    """Set in embedding models (llama.cpp's enum: 1 mean, 2 cls, 3 last, 4 rank)."""
 
 
 def _field(reader: Any, key: str) -> Any:
@@ -80,4 +82,5 @@ def read_gguf_info(path: Path) -> GgufInfo:
         vocab_size=arch_field("vocab_size"),
         eos_token_id=_field(reader, "tokenizer.ggml.eos_token_id"),
         has_chat_template="tokenizer.chat_template" in reader.fields,
+        pooling_type=arch_field("pooling_type"),
     )

@@ -40,11 +40,15 @@ def exit_code_for(error: BaseException) -> ExitCode:
         InsecureBindError,
         PortInUseError,
         UnknownEngineError,
+        UnsupportedOptionError,
     )
 
     table: tuple[tuple[type[BaseException], ExitCode], ...] = (
         ((ModelNotFoundError, QuantNotAvailableError, EngineNotFoundError), ExitCode.NOT_FOUND),
-        ((UnknownEngineError, InvalidModelFileError, InsecureBindError), ExitCode.USAGE),
+        (
+            (UnknownEngineError, InvalidModelFileError, InsecureBindError, UnsupportedOptionError),
+            ExitCode.USAGE,
+        ),
         (
             (PortInUseError, EngineUnavailableError, SourceUnavailableError, EngineExistsError),
             ExitCode.UNAVAILABLE,

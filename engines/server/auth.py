@@ -46,7 +46,7 @@ def require_bearer(request: Request, expected: str, what: str) -> None:
     given = bearer(request)
     if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
         message = f"Missing or wrong {what}; send it as 'Authorization: Bearer <{what}>'."
-        raise ApiError(401, message, AUTHENTICATION, None, "invalid_api_key")
+        raise ApiError(401, message, AUTHENTICATION, code="invalid_api_key")
 
 
 def is_loopback(host: str) -> bool:

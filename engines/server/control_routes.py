@@ -73,6 +73,13 @@ def control_router(state: ServerState) -> APIRouter:
         require_bearer(request, state.control_token, "control token")
 
     router = APIRouter(prefix="/api", dependencies=[Depends(check_token)])
+    add_engine_routes(router, state)
+    add_record_routes(router, state)
+    return router
+
+
+def add_engine_routes(router: APIRouter, state: ServerState) -> None:
+    """List, launch, stop engines and read their logs."""
     supervisor = state.supervisor
 
     @router.get("/engines")
@@ -104,6 +111,10 @@ def control_router(state: ServerState) -> APIRouter:
             raise api_error_from(error) from None
         return {"name": engine.name, "lines": log_tail(engine.log_path, lines)}
 
+
+def add_record_routes(router: APIRouter, state: ServerState) -> None:
+    """Telemetry, recorded requests and engine events."""
+
     @router.get("/telemetry")
     async def telemetry() -> dict[str, Any]:
         """The newest hardware reading (taken now if the sampler has none yet)."""
@@ -128,5 +139,3 @@ def control_router(state: ServerState) -> APIRouter:
         engine: str | None = None, limit: int = Query(100, ge=1, le=10000)
     ) -> list[dict[str, Any]]:
         return await asyncio.to_thread(state.store.engine_events, engine, limit)
-
-    return router

@@ -49,7 +49,9 @@ def context_overflow(engine: ManagedEngine, prompt_param: str, fields: dict[str,
         f"This model's maximum context length is {limit} tokens{has}. Shorten the "
         f"{prompt_param} or relaunch '{engine.name}' with a larger --ctx-size."
     )
-    return ApiError(400, message, INVALID_REQUEST, prompt_param, "context_length_exceeded")
+    return ApiError(
+        400, message, INVALID_REQUEST, param=prompt_param, code="context_length_exceeded"
+    )
 
 
 def from_engine_response(
@@ -62,7 +64,7 @@ def from_engine_response(
     message = str(fields.get("message") or f"engine answered HTTP {status}")
     type_ = INVALID_REQUEST if 400 <= status < 500 else SERVER
     code = fields.get("code") if isinstance(fields.get("code"), str) else None
-    return ApiError(status, message, type_, fields.get("param"), code)
+    return ApiError(status, message, type_, param=fields.get("param"), code=code)
 
 
 def engine_failed(engine: ManagedEngine, error: httpx.HTTPError) -> ApiError:
@@ -72,7 +74,7 @@ def engine_failed(engine: ManagedEngine, error: httpx.HTTPError) -> ApiError:
         f"({type(error).__name__}); hostbench is restarting it. Retry shortly."
     )
     headers = {"Retry-After": str(engine.retry_after_s())}
-    return ApiError(502, message, SERVER, None, "engine_crashed", headers)
+    return ApiError(502, message, SERVER, code="engine_crashed", headers=headers)
 
 
 def empty_stream(engine: ManagedEngine) -> ApiError:
@@ -81,4 +83,4 @@ def empty_stream(engine: ManagedEngine) -> ApiError:
         f"The engine serving '{engine.name}' ended the stream without an answer; "
         f"its log may say why ({engine.log_path})."
     )
-    return ApiError(502, message, SERVER, None, "engine_empty_stream")
+    return ApiError(502, message, SERVER, code="engine_empty_stream")

@@ -30,6 +30,7 @@ class ApiError(Exception):
         status: int,
         message: str,
         type_: str = INVALID_REQUEST,
+        *,
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
@@ -76,7 +77,7 @@ def from_validation_error(error: ValidationError | RequestValidationError) -> Ap
         else f"Invalid value for '{param}': {first['msg']}."
     )
     code = "missing_required_parameter" if missing else "invalid_value"
-    return ApiError(400, message, INVALID_REQUEST, param, code)
+    return ApiError(400, message, INVALID_REQUEST, param=param, code=code)
 
 
 def install_handlers(app: FastAPI) -> None:

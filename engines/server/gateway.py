@@ -61,7 +61,7 @@ async def read_json_object(request: Request) -> tuple[bytes, dict[str, Any]]:
         body = json.loads(raw)
     except ValueError as error:
         message = f"The request body is not valid JSON ({error})."
-        raise ApiError(400, message, INVALID_REQUEST, None, "invalid_json") from None
+        raise ApiError(400, message, INVALID_REQUEST, code="invalid_json") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.", code="invalid_json")
     return raw, body
@@ -80,16 +80,17 @@ class Gateway:
         if engine is None:
             served = ", ".join(e.name for e in self.supervisor.engines()) or "none"
             message = f"The model '{model}' is not served here. Served models: {served}."
-            raise ApiError(404, message, NOT_FOUND, "model", "model_not_found")
+            raise ApiError(404, message, NOT_FOUND, param="model", code="model_not_found")
         if engine.state != EngineState.READY:
             retry = engine.retry_after_s()
             message = f"The model '{model}' is not ready ({engine.state}); retry in {retry} s."
-            raise ApiError(
-                503, message, UNAVAILABLE, None, "engine_unavailable", {"Retry-After": str(retry)}
-            )
+            headers = {"Retry-After": str(retry)}
+            raise ApiError(503, message, UNAVAILABLE, code="engine_unavailable", headers=headers)
         if endpoint is EMBEDDINGS and not (engine.spec and engine.spec.supports_embeddings):
             message = f"'{model}' was launched without embeddings; relaunch it with --embeddings."
-            raise ApiError(400, message, INVALID_REQUEST, "model", "embeddings_not_enabled")
+            raise ApiError(
+                400, message, INVALID_REQUEST, param="model", code="embeddings_not_enabled"
+            )
         return engine
 
     async def handle(self, request: Request, endpoint: Endpoint) -> Response:

@@ -45,13 +45,8 @@ def openai_router(state: ServerState) -> APIRouter:
     async def get_model(model: str) -> dict[str, Any]:
         engine = state.supervisor.find(model)
         if engine is None:
-            raise ApiError(
-                404,
-                f"The model '{model}' is not served here.",
-                NOT_FOUND,
-                "model",
-                "model_not_found",
-            )
+            message = f"The model '{model}' is not served here."
+            raise ApiError(404, message, NOT_FOUND, param="model", code="model_not_found")
         return model_object(engine)
 
     @router.post("/chat/completions")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import math
 import signal
 import socket
 import threading
@@ -111,32 +112,28 @@ async def _preload(
     info: ServerInfo,
     requests: Sequence[LaunchRequest],
     hook: ReadyHook,
-    stop_on_failure: bool,
 ) -> bool:
+    """Launch the requested models once the server listens; stop it if one fails."""
     while not server.started and not server.should_exit:
         await asyncio.sleep(0.02)
     hook.listening(info)
-    ok = True
     for request in requests:
         try:
             engine = await state.supervisor.launch(request)
         except EngineError as error:
-            ok = False
             hook.engine_failed(request, error)
-            if stop_on_failure:
-                server.should_exit = True
-                return False
-            continue
+            server.should_exit = True
+            return False
         hook.engine_ready(info, engine)
-    return ok
+    return True
 
 
 async def serve(
     settings: Settings,
     locations: Locations,
     requests: Sequence[LaunchRequest] = (),
+    *,
     hook: ReadyHook | None = None,
-    stop_on_failure: bool = True,
     sock: socket.socket | None = None,
 ) -> ServeOutcome:
     """Serve until a signal (or a failed launch); say how it ended.
@@ -152,12 +149,10 @@ async def serve(
         log_level="warning",
         lifespan="on",
         access_log=False,
-        timeout_graceful_shutdown=int(settings.server.graceful_shutdown_s) or None,
+        timeout_graceful_shutdown=math.ceil(settings.server.graceful_shutdown_s),
     )
     server = _Server(config)
-    preload = asyncio.create_task(
-        _preload(server, state, info, requests, hook or ReadyHook(), stop_on_failure)
-    )
+    preload = asyncio.create_task(_preload(server, state, info, requests, hook or ReadyHook()))
     server.before_shutdown.append(preload.cancel)
     try:
         await server.serve(sockets=[sock])

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import httpx
 
 from bench import RequestRecorder, Store
-from hardware import Sampler
 from engines.launching import Launcher
 from engines.server.auth import ensure_token
 from engines.server.gateway import Gateway
 from engines.supervisor import EngineEvent, Supervisor, event_row
+from hardware import Sampler
 from profiles import Locations, Settings
 
 log = logging.getLogger("hostbench.server")

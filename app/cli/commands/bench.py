@@ -21,8 +21,7 @@ from app.cli.context import CliContext
 from app.cli.exit_codes import ExitCode
 from app.cli.output import note
 from app.cli.progress import ByteProgress
-from bench.overhead import Overhead, aggregate_throughput, alternate, overhead_table
-from bench.overhead import summary_lines
+from bench.overhead import Overhead, aggregate_throughput, alternate, overhead_table, summary_lines
 from catalog import LocalModel, LocalModels, load_catalog, read_gguf_info, resolve_model
 from engines.process import free_port
 
@@ -128,7 +127,7 @@ async def measure(plan: Plan, urls: dict[str, str], body: dict[str, Any]) -> lis
         {"direct": urls["direct"], "gateway": urls["gateway"]}, body, plan.requests
     )
     result = Overhead(paths["direct"], paths["gateway"])
-    out += overhead_table(result) + [""] + list(summary_lines(result))
+    out += [*overhead_table(result), "", *summary_lines(result)]
     out += [
         "",
         "### Decode speed: hostbench launch vs llama_cpp.server defaults",

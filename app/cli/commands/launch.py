@@ -126,7 +126,7 @@ def run(argv: Sequence[str]) -> int:
     finally:
         progress.finish()
     outcome = asyncio.run(
-        serve(ctx.settings, ctx.locations, [request], ConsoleHook(args.json), sock=sock)
+        serve(ctx.settings, ctx.locations, [request], hook=ConsoleHook(args.json), sock=sock)
     )
     if outcome.launch_failed:
         return ExitCode.LAUNCH_FAILED

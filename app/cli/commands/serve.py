@@ -22,6 +22,6 @@ def run(argv: Sequence[str]) -> int:
     add_server_address(parser)
     args = parser.parse_args(argv)
     ctx = CliContext.from_args(args)
-    asyncio.run(serve(ctx.settings, ctx.locations, [], ConsoleHook(as_json=False)))
+    asyncio.run(serve(ctx.settings, ctx.locations, hook=ConsoleHook(as_json=False)))
     note("hostbench server stopped")
     return ExitCode.OK

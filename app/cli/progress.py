@@ -46,3 +46,27 @@ class ByteProgress:
         prefix, suffix = ("\r", "\x1b[K") if self._tty else ("", "")
         self.out.write(f"{prefix}{self._last_line}{suffix}\n")
         self.out.flush()
+
+
+class StepProgress:
+    """A callable `(done, total)` for counted steps (tensors quantized), on stderr."""
+
+    def __init__(self, label: str, unit: str, out: TextIO = sys.stderr) -> None:
+        self.label, self.unit, self.out = label, unit, out
+        self._tty = out.isatty()
+        self._started = time.monotonic()
+        self._last = ""
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.monotonic() - self._started
+        eta = elapsed / done * (total - done) if done else 0.0
+        self._last = f"{self.label}: {done}/{total} {self.unit}  ETA {eta:4.0f} s"
+        if self._tty:
+            self.out.write("\r" + self._last + "\x1b[K")
+            self.out.flush()
+
+    def finish(self) -> None:
+        if self._last:
+            prefix, suffix = ("\r", "\x1b[K") if self._tty else ("", "")
+            self.out.write(f"{prefix}{self._last}{suffix}\n")
+            self.out.flush()

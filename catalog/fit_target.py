@@ -20,7 +20,7 @@ from catalog.local import LocalModels
 from catalog.model_shape import ModelShape, shape_from_catalog, shape_from_gguf
 from catalog.placement import Devices, FitReport, Verdict, fit
 from catalog.pull import already_pulled
-from catalog.quant_types import COMMON_TARGETS, nominal_bpw, quality_rank
+from catalog.quant_types import nominal_bpw, quality_rank
 from catalog.resolve import looks_like_path
 from catalog.sources.hf import HfFile, cached_path
 
@@ -100,8 +100,8 @@ def _remote_subject(entry: CatalogEntry, quant: str, target: HfFile, label: str)
 
 
 def candidate_quants(entry: CatalogEntry) -> list[str]:
-    """Quants one can get: the catalog's files, or common types if it lists none."""
-    quants = list(entry.quants) or [q for q in COMMON_TARGETS if q != "F16"]
+    """Quants one can get: the catalog's files, or its default quant if it lists none."""
+    quants = list(entry.quants) or [entry.default_quant]
     return sorted(quants, key=quality_rank, reverse=True)
 
 

@@ -30,6 +30,8 @@ class HubFile:
     """Offsets at which the next GETs close the connection mid-body, one per GET."""
     corrupt_at: int | None = None
     advertised_size: int | None = None
+    fail_heads: list[int] = field(default_factory=list)
+    """HTTP statuses the next HEAD requests answer with, one per request (e.g. 503)."""
 
     def __post_init__(self) -> None:
         self.sha256 = self.sha256 or hashlib.sha256(self.data).hexdigest()
@@ -123,6 +125,11 @@ class _Handler(BaseHTTPRequestHandler):
         where = self._resolve()
         item = where and self._lookup(*where)
         if not item:
+            return
+        if item.fail_heads:
+            self.send_response(item.fail_heads.pop(0))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         self.send_response(200)
         self._file_headers(item)

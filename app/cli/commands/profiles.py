@@ -84,13 +84,14 @@ def _check(engine: str, values: dict[str, Any]) -> str:
     """Whether the engine accepts these options ('ok' or its one-line complaint)."""
     from pydantic import ValidationError
 
-    from app.cli import describe
     from engines.registry import load_engine
 
     try:
         load_engine(engine).parse_options(values)
     except ValidationError as error:
-        return describe(error)
+        return "; ".join(
+            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+        )
     return "ok"
 
 

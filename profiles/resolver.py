@@ -37,7 +37,10 @@ def layered(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Defaults < profile < explicit flags, remembering where each value came from."""
     values = dict(defaults)
-    reasons = dict.fromkeys(defaults, "engine default")
+    reasons = {
+        key: "engine default" if value is not None else "engine default (decided when it starts)"
+        for key, value in defaults.items()
+    }
     for key, value in profile.engine.items():
         values[key] = value
         reasons[key] = f"profile {profile.source.get(key, profile.name)}"

@@ -100,3 +100,29 @@ def test_commands_run_as_programs(tmp_path: Path) -> None:
     assert shown.returncode == 0 and "cache_type_k" in shown.stdout
     missing = run_cli(home, "rm", "nothing-here")
     assert missing.returncode == ExitCode.NOT_FOUND and missing.stderr.startswith("error: ")
+
+
+def test_launch_dry_run_explains_and_refuses(home: Path, tmp_path: Path, capsys) -> None:
+    path = str(write_tiny_gguf(tmp_path / "tiny.gguf"))
+    plan = json_out(capsys, ["launch", path, "--dry-run", "--json", "--profile", "latency"])
+    assert plan["profile"] == ["cpu", "latency"] and plan["refusal"] is None
+    assert plan["options"]["parallel"] == 1 and plan["reasons"]["parallel"] == "profile latency"
+    assert plan["options"]["ctx_size"] == 2048
+    assert plan["reasons"]["ctx_size"].startswith("the model's trained context")
+    assert plan["options"]["n_gpu_layers"] == 0 and plan["reasons"]["n_gpu_layers"] == "profile cpu"
+    huge = ["--ctx-size", str(1 << 20), "--parallel", "256"]
+    assert main(["launch", path, "--dry-run", *huge]) == ExitCode.DOES_NOT_FIT
+    assert "would not launch" in capsys.readouterr().err
+    from engines.process import free_port
+
+    refused = main(["launch", path, *huge, "--port", str(free_port())])
+    assert refused == ExitCode.DOES_NOT_FIT
+    assert "does not fit at ctx_size=1048576" in capsys.readouterr().err
+
+
+def test_launch_dry_run_as_a_program(tmp_path: Path) -> None:
+    path = str(write_tiny_gguf(tmp_path / "tiny.gguf"))
+    done = run_cli(tmp_path / "home", "launch", path, "--dry-run", "--ctx-size", "1024")
+    assert done.returncode == 0, done.stderr
+    assert "profile: cpu (matches this machine)" in done.stdout
+    assert "ctx_size       1024   given on the command line" in done.stdout

@@ -45,6 +45,7 @@ def matches(entry: CatalogEntry, text: str | None) -> bool:
 def entry_row(
     entry: CatalogEntry, registry: LocalModels, options: FitOptions, devices: Devices
 ) -> dict[str, Any]:
+    from catalog import CatalogError
     from catalog.fit_target import best_quant, shape_of_file
     from catalog.model_shape import shape_from_catalog
     from catalog.placement import fit
@@ -59,7 +60,7 @@ def entry_row(
     try:
         shape = shapes.get(entry.default_quant) or shape_from_catalog(entry, entry.default_quant)
         verdict = fit(shape, options, devices).verdict.value
-    except Exception as error:  # an entry lacking facts still lists
+    except CatalogError as error:  # an entry lacking facts still lists
         note(f"{entry.id}: {error}")
     best = best_quant(entry, options, devices, shapes)
     return {

@@ -94,7 +94,8 @@ def test_explicit_flags_win_and_every_value_has_a_reason(library: ProfileLibrary
     assert got.options["ctx_size"] == 8192 and got.reasons["ctx_size"] == "profile gpu-24gb"
     assert got.options["n_gpu_layers"] == 31
     assert got.reasons["n_gpu_layers"].startswith("31 of 31: all layers fit")
-    assert got.reasons["threads"] == "engine default"
+    assert got.reasons["threads"] == "engine default (decided when it starts)"
+    assert got.reasons["batch_size"] == "engine default"
     LlamaCppOptions.model_validate(got.options)
 
 

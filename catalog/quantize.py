@@ -65,6 +65,11 @@ def requantize_warning(source_quant: str | None, target: str) -> str | None:
     """Requantizing an already quantized file compounds the rounding errors."""
     if source_quant is None or source_quant.upper() in UNQUANTIZED:
         return None
+    if target.upper() in UNQUANTIZED:
+        return (
+            f"the source is already quantized ({source_quant}): the {target} file keeps that "
+            "rounding loss, it is only larger, not better"
+        )
     return (
         f"the source is already quantized ({source_quant}): the {target} result keeps that "
         "loss and adds its own; quantize from an F16/BF16 file when you have one"

@@ -65,7 +65,10 @@ def hub_errors(repo: str, filename: str) -> Iterator[None]:
     except errors.HfHubHTTPError as error:
         raise _http_failure(repo, error) from error
     except (httpx2.TransportError, errors.OfflineModeIsEnabled) as error:
-        raise NetworkError(f"cannot reach Hugging Face for {repo}: {error}") from error
+        raise NetworkError(
+            f"cannot reach Hugging Face for {repo} ({error}): check the network, a proxy, "
+            "or HF_ENDPOINT"
+        ) from error
 
 
 def _http_failure(repo: str, error: object) -> CatalogError:

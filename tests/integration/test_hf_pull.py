@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from app.cli import main
+from app.cli.exit_codes import ExitCode
 from bench import Store
 from catalog import (
     AccessDeniedError,
@@ -192,7 +194,7 @@ def test_fit_reads_only_the_remote_header(hf_cache, hub, registry, model_bytes) 
     assert get.range == "bytes=0-4194303" and blobs(hf_cache) == []
 
 
-def test_cli_pull_models_and_rm(hf_cache, hub, home, model_bytes) -> None:
+def test_cli_pull_models_and_rm(hf_cache, hub, home, model_bytes, capsys) -> None:
     env = {"HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(hf_cache)}
     done = run_cli(home, "pull", f"{DEFAULT_MODEL}:{QUANT}", "--json", extra_env=env)
     assert done.returncode == 0, done.stderr
@@ -205,7 +207,12 @@ def test_cli_pull_models_and_rm(hf_cache, hub, home, model_bytes) -> None:
     run_cli(home, "pull", f"{DEFAULT_MODEL}:{QUANT}", extra_env=env)
     gone = run_cli(home, "rm", pulled["id"], "--delete-from-hf-cache", extra_env=env)
     assert gone.returncode == 0 and blobs(hf_cache) == []
+    assert main(["pull", f"{DEFAULT_MODEL}:{QUANT}"]) == ExitCode.OK
+    assert main(["models", "--json"]) == ExitCode.OK
+    assert "origin" in capsys.readouterr().out
+    assert main(["rm", f"{DEFAULT_MODEL}:{QUANT}", "--delete-from-hf-cache"]) == ExitCode.OK
     hub.gated.add(REPO)
+    assert main(["pull", f"{DEFAULT_MODEL}:{QUANT}"]) == ExitCode.ACCESS_DENIED
     refused = run_cli(home, "pull", f"{DEFAULT_MODEL}:{QUANT}", extra_env=env)
     assert refused.returncode == 8
     assert refused.stderr.strip().splitlines()[-1].startswith("error: ")

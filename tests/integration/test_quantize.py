@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from app.cli import main
+from app.cli.exit_codes import ExitCode
 from bench import Store
 from catalog import CancelledError, LocalModel, LocalModels, QuantizeError, read_gguf_info
 from catalog.quant_types import ggml_bytes
@@ -123,7 +125,7 @@ def test_progress_counts_tensors_and_cancel_cleans_up(
     assert registry.get("c:Q4_0") is None and not list(models.rglob("*.partial"))
 
 
-def test_cli_quantize(tmp_path: Path) -> None:
+def test_cli_quantize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     assert run_cli(home, "pull", DEFAULT_MODEL).returncode == 0
     refused = run_cli(home, "quantize", DEFAULT_MODEL, "--to", "Q8_0")
@@ -134,5 +136,8 @@ def test_cli_quantize(tmp_path: Path) -> None:
     assert result["id"] == f"{DEFAULT_MODEL}:Q8_0" and result["lineage"]["from_quant"] == "Q4_1"
     assert "warning: the source is already quantized" in done.stderr
     assert "quantizing" in done.stderr and "272/272 tensors" in done.stderr
+    monkeypatch.setenv("HOSTBENCH_HOME", str(home))
+    assert main(["quantize", result["id"], "--to", "Q4_0", "--allow-requantize"]) == 0
+    assert main(["quantize", result["id"], "--to", "Q9_9"]) == ExitCode.ERROR
     helped = run_cli(home, "quantize", "--help")
     assert "Q4_K_M" in helped.stdout and "bpw" in helped.stdout

@@ -58,3 +58,10 @@ def test_broken_entries_are_reported_by_name_and_skipped(tmp_path: Path) -> None
     assert set(problems) == {"moe.toml", "zz-dup.toml"}
     assert "exceeds params_total_b" in problems["moe.toml"]
     assert "duplicate id" in problems["zz-dup.toml"]
+
+
+def test_an_entry_without_single_files_says_where_to_look() -> None:
+    from catalog import ModelRef, QuantNotAvailableError
+
+    with pytest.raises(QuantNotAvailableError, match="no single GGUF file for gpt-oss-120b"):
+        load_catalog().resolve(ModelRef.parse("gpt-oss-120b"))

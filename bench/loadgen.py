@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class StreamSample:
     output_tokens: int
     itl_ms: tuple[float, ...] = ()
     error: str | None = None
+    stale_connection: bool = False
+    """The server dropped the connection without answering (a reused, closed socket)."""
 
     @property
     def tpot_ms(self) -> float | None:
@@ -62,28 +64,43 @@ class _Clock:
 
 
 async def stream_chat(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     base_url: str,
     body: Mapping[str, Any],
     headers: Mapping[str, str] | None = None,
 ) -> StreamSample:
-    """Send one streamed chat request and time it."""
+    """Send one streamed chat request and time it; a kept-alive connection the server
+    closed before answering (no byte received) is retried once, like any HTTP client."""
+    sample = await _stream_chat_once(client, base_url, body, headers)
+    if not sample.ok and sample.ttft_ms is None and sample.stale_connection:
+        sample = await _stream_chat_once(client, base_url, body, headers)
+    return sample
+
+
+async def _stream_chat_once(
+    client: aiohttp.ClientSession,
+    base_url: str,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str] | None,
+) -> StreamSample:
     payload = {**body, "stream": True, "stream_options": {"include_usage": True}}
     clock = _Clock()
     try:
-        async with client.stream(
-            "POST", f"{base_url}/chat/completions", json=payload, headers=headers
+        async with client.post(
+            f"{base_url}/chat/completions", json=payload, headers=headers
         ) as response:
-            if response.status_code != 200:
-                text = (await response.aread()).decode(errors="replace")[:300]
-                return _failed(clock, f"HTTP {response.status_code}: {text}")
-            async for line in response.aiter_lines():
-                if line.startswith("data:") and line[5:].strip() != "[DONE]":
+            if response.status != 200:
+                text = (await response.read()).decode(errors="replace")[:300]
+                return _failed(clock, f"HTTP {response.status}: {text}")
+            async for line in response.content:
+                if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
                     parsed = json.loads(line[5:])
                     if "error" in parsed:
                         return _failed(clock, str(parsed["error"]))
                     clock.chunk(parsed)
-    except httpx.HTTPError as error:
+    except aiohttp.ServerDisconnectedError as error:
+        return _failed(clock, f"{type(error).__name__}: {error}", stale_connection=True)
+    except (aiohttp.ClientError, TimeoutError) as error:
         return _failed(clock, f"{type(error).__name__}: {error}")
     tokens = clock.usage_tokens if clock.usage_tokens is not None else clock.chunks
     e2e = clock.last_ms if clock.last_ms is not None else _elapsed_ms(clock)
@@ -94,8 +111,15 @@ def _elapsed_ms(clock: _Clock) -> float:
     return (time.perf_counter() - clock.start) * 1000.0
 
 
-def _failed(clock: _Clock, error: str) -> StreamSample:
-    return StreamSample(False, clock.ttft_ms, _elapsed_ms(clock), clock.chunks, error=error)
+def _failed(clock: _Clock, error: str, stale_connection: bool = False) -> StreamSample:
+    return StreamSample(
+        False,
+        clock.ttft_ms,
+        _elapsed_ms(clock),
+        clock.chunks,
+        error=error,
+        stale_connection=stale_connection,
+    )
 
 
 async def run_concurrent(

@@ -12,10 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from bench.loadgen import StreamSample, run_concurrent, stream_chat
 from bench.stats import percentile, summarize
+
+CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_read=600)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ async def alternate(
     """Send `rounds` requests to each path, interleaved, one at a time."""
     samples: dict[str, list[StreamSample]] = {name: [] for name in paths}
     names = list(paths)
-    async with httpx.AsyncClient(timeout=600, trust_env=False) as client:
+    async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as client:
         for round_ in range(rounds):
             for name in names if round_ % 2 == 0 else reversed(names):
                 samples[name].append(await stream_chat(client, paths[name], body))
@@ -81,7 +83,8 @@ async def aggregate_throughput(
     base_url: str, body: Mapping[str, Any], requests: int, concurrency: int
 ) -> tuple[float, list[StreamSample]]:
     """Output tokens per second of wall time with `concurrency` streams in flight."""
-    async with httpx.AsyncClient(timeout=600, trust_env=False) as client:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT, connector=connector) as client:
         samples, wall_s = await run_concurrent(
             requests, concurrency, lambda _: stream_chat(client, base_url, body)
         )
@@ -111,3 +114,43 @@ def summary_lines(result: Overhead) -> Sequence[str]:
         f"(paired median {result.paired_added_e2e_ms():+.2f} ms)",
         f"- throughput ratio gateway/direct: {result.throughput_ratio():.3f}",
     ]
+
+
+@dataclass(frozen=True)
+class ServerSpeed:
+    """Decode speed of one server: one stream, and `concurrency` streams at once."""
+
+    name: str
+    single: PathStats
+    aggregate_tokens_per_s: float
+    concurrent: tuple[StreamSample, ...]
+
+    def complete_answers(self, max_tokens: int) -> int:
+        return sum(1 for s in self.concurrent if s.ok and s.output_tokens == max_tokens)
+
+
+async def compare_servers(
+    urls: Mapping[str, str], body: Mapping[str, Any], rounds: int, concurrency: int
+) -> list[ServerSpeed]:
+    """Single-stream decode (interleaved rounds) and aggregate throughput of each server."""
+    singles = await alternate(urls, body, rounds)
+    speeds = []
+    for name, url in urls.items():
+        total, samples = await aggregate_throughput(url, body, concurrency * 2, concurrency)
+        speeds.append(ServerSpeed(name, singles[name], total, tuple(samples)))
+    return speeds
+
+
+def speed_table(speeds: Sequence[ServerSpeed], concurrency: int, max_tokens: int) -> list[str]:
+    rows = [
+        f"| server | decode tok/s, 1 stream | aggregate tok/s, {concurrency} streams "
+        f"| complete answers at {concurrency} |",
+        "|---|---|---|---|",
+    ]
+    for speed in speeds:
+        rows.append(
+            f"| {speed.name} | {speed.single.decode_tokens_per_s():.1f} "
+            f"| {speed.aggregate_tokens_per_s:.1f} "
+            f"| {speed.complete_answers(max_tokens)}/{len(speed.concurrent)} |"
+        )
+    return rows

@@ -49,6 +49,8 @@ class GgufInfo:
     vocab_size: int | None
     eos_token_id: int | None
     has_chat_template: bool
+    pooling_type: int | None = None
+    """Set in embedding models (llama.cpp's enum: 1 mean, 2 cls, 3 last, 4 rank)."""
     key_length: int | None = None
     value_length: int | None = None
     feed_forward_length: int | None = None
@@ -168,6 +170,7 @@ def info_from_header(header: GgufHeader) -> GgufInfo:
         vocab_size=arch_field("vocab_size") or lengths.get("tokenizer.ggml.tokens"),
         eos_token_id=fields.get("tokenizer.ggml.eos_token_id"),
         has_chat_template="tokenizer.chat_template" in fields,
+        pooling_type=arch_field("pooling_type"),
         key_length=arch_field("attention.key_length"),
         value_length=arch_field("attention.value_length"),
         feed_forward_length=arch_field("feed_forward_length"),

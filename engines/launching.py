@@ -88,6 +88,7 @@ class Launcher:
         options = adapter.parse_options(resolution.options)
         name = order.name or served_name_for(order.model, model.id)
         aliases = tuple(dict.fromkeys(a for a in order.aliases if a != name))
+        adapter.launch_spec(model, name, options, port=0)  # refuse what cannot run, now
         return LaunchRequest(model, adapter, options, name, aliases)
 
     def plan(self, order: LaunchOrder, model: LocalModel | None = None) -> Resolution:

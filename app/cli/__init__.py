@@ -29,7 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gpus": ("gpus", "show GPUs, CPU, RAM and disk of this machine (--watch, --json)"),
     "hw": ("gpus", "alias of `gpus`"),
     "engines": ("engines", "list engine adapters, or build llama-server for this machine"),
-    "bench": ("bench", "measure: `bench overhead` compares direct engine vs gateway"),
+    "bench": ("bench", "benchmark an endpoint; `bench list|show|diff`; `bench overhead`"),
+    "compare": ("compare", "cost and speed here vs hosted APIs, with break-even volume"),
+    "prices": ("prices", "the hosted-API price table: show it, or `prices update --from`"),
 }
 
 

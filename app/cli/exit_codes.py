@@ -46,6 +46,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
         InsecureBindError,
         PortInUseError,
         UnknownEngineError,
+        UnsupportedOptionError,
     )
     from profiles.library import ProfileError
 
@@ -56,7 +57,10 @@ def exit_code_for(error: BaseException) -> ExitCode:
         ),
         ((AccessDeniedError,), ExitCode.ACCESS_DENIED),
         ((DoesNotFitError,), ExitCode.DOES_NOT_FIT),
-        ((UnknownEngineError, InvalidModelFileError, InsecureBindError), ExitCode.USAGE),
+        (
+            (UnknownEngineError, InvalidModelFileError, InsecureBindError, UnsupportedOptionError),
+            ExitCode.USAGE,
+        ),
         (
             (PortInUseError, EngineUnavailableError, SourceUnavailableError, EngineExistsError),
             ExitCode.UNAVAILABLE,

@@ -22,6 +22,7 @@ from engines.errors import (
     EngineStartError,
     EngineUnavailableError,
     UnknownEngineError,
+    UnsupportedOptionError,
 )
 from engines.launching import DEFAULT_ENGINE, LaunchOrder
 from engines.process import log_tail
@@ -43,6 +44,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (InvalidModelFileError, 400),
     (UnknownEngineError, 400),
     (EngineUnavailableError, 400),
+    (UnsupportedOptionError, 400),
     (EngineExistsError, 409),
     (InsufficientDiskError, 507),
     (EngineStartError, 502),

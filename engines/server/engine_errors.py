@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
 from engines.server.errors import INVALID_REQUEST, SERVER, ApiError
 from engines.supervisor import ManagedEngine
 
@@ -67,7 +65,7 @@ def from_engine_response(
     return ApiError(status, message, type_, param=fields.get("param"), code=code)
 
 
-def engine_failed(engine: ManagedEngine, error: httpx.HTTPError) -> ApiError:
+def engine_failed(engine: ManagedEngine, error: BaseException) -> ApiError:
     """The engine dropped the connection: it crashed or was killed."""
     message = (
         f"The engine serving '{engine.name}' stopped while handling this request "

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
+import anyio
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
+from starlette.types import Send
 
 from bench import RequestRecorder, RequestStatus
 from engines.server import engine_errors
@@ -30,6 +32,7 @@ from engines.server.errors import (
 from engines.server.metering import Meter
 from engines.server.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from engines.server.sse import encode_event, event_data, parse_data, split_events
+from engines.server.upstream import Upstream, UpstreamFailure
 from engines.supervisor import EngineState, ManagedEngine, Supervisor
 
 
@@ -69,10 +72,10 @@ async def read_json_object(request: Request) -> tuple[bytes, dict[str, Any]]:
 
 class Gateway:
     def __init__(
-        self, supervisor: Supervisor, client: httpx.AsyncClient, recorder: RequestRecorder
+        self, supervisor: Supervisor, upstream: Upstream, recorder: RequestRecorder
     ) -> None:
         self.supervisor = supervisor
-        self.client = client
+        self.upstream = upstream
         self.recorder = recorder
 
     def route(self, model: str, endpoint: Endpoint) -> ManagedEngine:
@@ -115,45 +118,38 @@ class Gateway:
     async def _unary(
         self, engine: ManagedEngine, endpoint: Endpoint, raw: bytes, meter: Meter
     ) -> Response:
-        url = engine.base_url + endpoint.path
-        headers = {"Content-Type": "application/json"}
         try:
-            upstream = await self.client.post(url, content=raw, headers=headers)
-        except httpx.HTTPError as error:
+            status, content = await self.upstream.post(engine.base_url + endpoint.path, raw)
+        except UpstreamFailure as error:
             raise engine_errors.engine_failed(engine, error) from None
-        if upstream.status_code >= 400:
-            raise engine_errors.from_engine_response(
-                engine, upstream.status_code, upstream.content, endpoint.prompt_param
-            )
+        if status >= 400:
+            raise engine_errors.from_engine_response(engine, status, content, endpoint.prompt_param)
         with contextlib.suppress(ValueError, AttributeError):
-            meter.saw_usage(upstream.json().get("usage"))
-        self.recorder.submit(meter.record(RequestStatus.OK, upstream.status_code))
-        return Response(upstream.content, upstream.status_code, media_type="application/json")
+            meter.saw_usage(json.loads(content).get("usage"))
+        self.recorder.submit(meter.record(RequestStatus.OK, status))
+        return Response(content, status, media_type="application/json")
 
     async def _stream(
         self, engine: ManagedEngine, endpoint: Endpoint, body: dict[str, Any], meter: Meter
     ) -> Response:
-        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        body = {
-            **body,
-            "stream_options": {**(body.get("stream_options") or {}), "include_usage": True},
-        }
+        options = body.get("stream_options") or {}
+        wants_usage = bool(options.get("include_usage"))
+        body = {**body, "stream_options": {**options, "include_usage": True}}
         await self._check_context(engine, endpoint, body)
-        upstream_request = self.client.build_request(
-            "POST", engine.base_url + endpoint.path, json=body
-        )
         try:
-            upstream = await self.client.send(upstream_request, stream=True)
-        except httpx.HTTPError as error:
+            upstream = await self.upstream.open(
+                engine.base_url + endpoint.path, json.dumps(body).encode()
+            )
+        except UpstreamFailure as error:
             raise engine_errors.engine_failed(engine, error) from None
         try:
-            events = await self._open_events(engine, endpoint, upstream)
+            reads = await self._open_events(engine, endpoint, upstream)
         except BaseException:
-            await upstream.aclose()
+            upstream.close()
             raise
-        relay = self._relay(engine, events, upstream, meter, wants_usage)
+        relay = self._relay(engine, reads, upstream, meter, wants_usage)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(relay, media_type="text/event-stream", headers=headers)
+        return RelayResponse(relay, media_type="text/event-stream", headers=headers)
 
     async def _check_context(
         self, engine: ManagedEngine, endpoint: Endpoint, body: dict[str, Any]
@@ -165,78 +161,120 @@ class Gateway:
         spec = engine.spec
         if spec is None or spec.token_count_path is None:
             return
+        query = json.dumps({"input": prompt_text(body)}).encode()
         try:
-            answer = await self.client.post(
-                engine.base_url + spec.token_count_path, json={"input": prompt_text(body)}
-            )
-            count = int(answer.json()["count"])
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            _, answer = await self.upstream.post(engine.base_url + spec.token_count_path, query)
+            count = int(json.loads(answer)["count"])
+        except (*UpstreamFailure, ValueError, KeyError, TypeError):
             return
         if count >= spec.context_limit:
             fields = {"n_prompt_tokens": count}
             raise engine_errors.context_overflow(engine, endpoint.prompt_param, fields)
 
     async def _open_events(
-        self, engine: ManagedEngine, endpoint: Endpoint, upstream: httpx.Response
-    ) -> AsyncIterator[bytes]:
-        """Check the status and the first event; return all events, the first included."""
-        if upstream.status_code >= 400:
-            content = await upstream.aread()
+        self, engine: ManagedEngine, endpoint: Endpoint, upstream: aiohttp.ClientResponse
+    ) -> AsyncIterator[list[bytes]]:
+        """Check the status and the first event; return every read's events, the first
+        read included."""
+        if upstream.status >= 400:
+            content = await upstream.read()
             raise engine_errors.from_engine_response(
-                engine, upstream.status_code, content, endpoint.prompt_param
+                engine, upstream.status, content, endpoint.prompt_param
             )
-        events = split_events(upstream.aiter_raw())
+        reads = split_events(upstream.content.iter_any())
         try:
-            first = await anext(events)
+            first = await anext(reads)
         except StopAsyncIteration:
             raise engine_errors.empty_stream(engine) from None
-        except httpx.HTTPError as error:
+        except UpstreamFailure as error:
             raise engine_errors.engine_failed(engine, error) from None
-        payload = parse_data(event_data(first))
+        payload = parse_data(event_data(first[0]))
         if payload is not None and "error" in payload:
             status = payload["error"].get("code") if isinstance(payload["error"], dict) else None
             status = status if isinstance(status, int) and status >= 400 else 500
             raise engine_errors.from_engine_response(
                 engine, status, json.dumps(payload).encode(), endpoint.prompt_param
             )
-        return _prepend(first, events)
+        return _prepend(first, reads)
 
     async def _relay(
         self,
         engine: ManagedEngine,
-        events: AsyncIterator[bytes],
-        upstream: httpx.Response,
+        reads: AsyncIterator[list[bytes]],
+        upstream: aiohttp.ClientResponse,
         meter: Meter,
         wants_usage: bool,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
+        """Forward what each upstream read completed in one write, noting the timings."""
         status, error_text = RequestStatus.CANCELLED, None
         try:
-            async for event in events:
-                payload = parse_data(event_data(event))
-                if payload is not None:
-                    if "error" in payload:
-                        status, error_text = RequestStatus.ENGINE_ERROR, str(payload["error"])
-                        yield event
-                        return
-                    meter.saw_chunk(payload)
-                    if not wants_usage and not payload.get("choices") and "usage" in payload:
-                        continue
-                yield event
+            async for events in reads:
+                kept, error_text = _inspect(events, meter, wants_usage)
+                if kept:
+                    yield kept
+                if error_text is not None:
+                    status = RequestStatus.ENGINE_ERROR
+                    return
             status = RequestStatus.OK
-        except httpx.HTTPError as error:
+        except UpstreamFailure as error:
             failure = engine_errors.engine_failed(engine, error)
             status, error_text = RequestStatus.ENGINE_ERROR, failure.message
             yield encode_event(failure.body())
         finally:
-            await upstream.aclose()
+            _finish(upstream, status)
             http_status = 200 if status in (RequestStatus.OK, RequestStatus.CANCELLED) else 502
             self.recorder.submit(meter.record(status, http_status, error_text))
 
 
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+def _inspect(events: list[bytes], meter: Meter, wants_usage: bool) -> tuple[bytes, str | None]:
+    """The events to forward, and the engine's error if one of them is an error event.
+
+    The usage-only chunk is dropped unless the client asked for it: hostbench always asks
+    the engine for usage, to record token counts."""
+    kept = []
+    for event in events:
+        payload = parse_data(event_data(event))
+        if payload is not None:
+            if "error" in payload:
+                kept.append(event)
+                return b"".join(kept), str(payload["error"])
+            meter.saw_chunk(payload)
+            if not wants_usage and not payload.get("choices") and "usage" in payload:
+                continue
+        kept.append(event)
+    return b"".join(kept), None
+
+
+def _finish(upstream: aiohttp.ClientResponse, status: RequestStatus) -> None:
+    """A complete answer frees its connection for reuse; anything else closes it, which
+    tells the engine to stop generating."""
+    if status == RequestStatus.OK:
+        upstream.release()
+    else:
+        upstream.close()
+
+
+class RelayResponse(StreamingResponse):
+    """A stream that closes its relay, and so the engine's connection, as soon as the
+    client goes away: the engine stops generating for nobody and the slot is freed.
+    (Starlette leaves an abandoned body iterator for the garbage collector.)"""
+
+    body_iterator: AsyncGenerator[bytes, None]
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()
+
+
+async def _prepend(
+    first: list[bytes], rest: AsyncIterator[list[bytes]]
+) -> AsyncIterator[list[bytes]]:
     yield first
-    async for event in rest:
-        yield event
+    async for events in rest:
+        yield events
 
 
 def prompt_text(body: dict[str, Any]) -> str:

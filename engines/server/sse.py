@@ -9,17 +9,21 @@ from typing import Any
 DONE = b"[DONE]"
 
 
-async def split_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Yield each event with its terminating blank line, as soon as it is complete."""
+async def split_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    """For each read that completes events, yield them (each with its terminating blank
+    line), so that what arrived together can be forwarded together."""
     buffer = b""
     async for chunk in chunks:
         buffer = (buffer + chunk).replace(b"\r\n", b"\n")
+        events = []
         while (end := buffer.find(b"\n\n")) >= 0:
             event, buffer = buffer[: end + 2], buffer[end + 2 :]
             if event.strip():
-                yield event
+                events.append(event)
+        if events:
+            yield events
     if buffer.strip():
-        yield buffer + b"\n\n"
+        yield [buffer + b"\n\n"]
 
 
 def event_data(event: bytes) -> bytes | None:

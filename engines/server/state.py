@@ -5,20 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import httpx
-
 from bench import RequestRecorder, Store
 from engines.launching import Launcher
 from engines.server.auth import ensure_token
 from engines.server.gateway import Gateway
+from engines.server.upstream import Upstream
 from engines.supervisor import EngineEvent, Supervisor, event_row
 from hardware import Sampler
 from profiles import Locations, Settings
 
 log = logging.getLogger("hostbench.server")
-
-UPSTREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=600.0, write=60.0, pool=60.0)
-"""An engine may think for a long time before a non-streamed answer; never forever."""
 
 
 @dataclass
@@ -28,7 +24,7 @@ class ServerState:
     store: Store
     recorder: RequestRecorder
     supervisor: Supervisor
-    client: httpx.AsyncClient
+    upstream: Upstream
     gateway: Gateway
     launcher: Launcher
     sampler: Sampler
@@ -52,16 +48,15 @@ class ServerState:
             store.add_engine_event(event_row(event))
 
         supervisor = Supervisor(settings.engines, locations.logs_dir / "engines", on_event)
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
-        client = httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT, limits=limits, trust_env=False)
+        upstream = Upstream()
         return cls(
             settings=settings,
             locations=locations,
             store=store,
             recorder=recorder,
             supervisor=supervisor,
-            client=client,
-            gateway=Gateway(supervisor, client, recorder),
+            upstream=upstream,
+            gateway=Gateway(supervisor, upstream, recorder),
             launcher=Launcher(settings, locations, store),
             sampler=Sampler(pids=supervisor.pids, model_dir=locations.models_dir),
             control_token=ensure_token(locations.token_file),
@@ -73,6 +68,6 @@ class ServerState:
     async def close(self) -> None:
         self.sampler.stop()
         await self.supervisor.stop_all()
-        await self.client.aclose()
+        await self.upstream.close()
         self.recorder.close()
         self.store.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+import httpx
 import openai
 import pytest
 
@@ -95,13 +97,14 @@ async def test_four_concurrent_streams_complete(server: ServerProcess) -> None:
             stream_options={"include_usage": True},
             messages=[{"role": "user", "content": f"Write about the number {i}."}],
         )
-        text, tokens = "", 0
+        text, chunks, tokens = "", 0, None
         async for chunk in stream:
-            if chunk.choices:
-                text += chunk.choices[0].delta.content or ""
+            if chunk.choices and chunk.choices[0].delta.content:
+                text += chunk.choices[0].delta.content
+                chunks += 1
             if chunk.usage:
                 tokens = chunk.usage.completion_tokens
-        return text, tokens
+        return text, chunks if tokens is None else tokens  # llama-cpp-python: 1 chunk/token
 
     results = await asyncio.gather(*(one(i) for i in range(4)))
     assert [tokens for _, tokens in results] == [24, 24, 24, 24]
@@ -126,3 +129,76 @@ def test_requests_are_recorded_in_the_store(server: ServerProcess, client: opena
     assert unary["e2e_ms"] > 0 and unary["engine"] == "llama.cpp"
     streamed = [r for r in rows if r["stream"] and r["status"] == "ok"]
     assert streamed and all(r["ttft_ms"] <= r["e2e_ms"] for r in streamed)
+
+
+def test_client_gone_mid_stream_stops_the_engine(server: ServerProcess) -> None:
+    body = {
+        "model": DEFAULT_MODEL,
+        "max_tokens": 3000,
+        "stream": True,
+        "logit_bias": EOS_SUPPRESSED,
+        "messages": [{"role": "user", "content": "Go on."}],
+    }
+    started = time.time()
+    with httpx.stream(
+        "POST", server.openai_url + "/chat/completions", json=body, timeout=60
+    ) as response:
+        lines = response.iter_lines()
+        while not next(lines).startswith("data:"):
+            pass
+    deadline = time.monotonic() + 30
+    cancelled: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not cancelled:
+        rows = server.control("GET", "/api/requests", params={"limit": 5}).json()
+        cancelled = [r for r in rows if r["status"] == "cancelled" and r["started_at"] >= started]
+        time.sleep(0.1)
+    assert cancelled, "the abandoned stream was not recorded as cancelled"
+    assert (cancelled[0]["completion_tokens"] or 0) < 3000
+    if server.ready["runtime"] == "llama-server":
+        assert wait_for_idle_engine(server), "llama-server kept generating for nobody"
+    answer = httpx.post(  # the Python server runs one request at a time: it must be free
+        server.openai_url + "/chat/completions",
+        timeout=60,
+        json={
+            "model": DEFAULT_MODEL,
+            "max_tokens": 4,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
+    assert answer.status_code == 200
+
+
+def wait_for_idle_engine(server: ServerProcess, timeout_s: float = 30) -> bool:
+    """llama-server notices a closed connection at its next write; give it that moment."""
+    url = f"http://127.0.0.1:{server.engine()['port']}/metrics"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if "llamacpp:requests_processing 0" in httpx.get(url, timeout=10).text:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_embeddings_when_launched_for_them(server: ServerProcess) -> None:
+    launched = server.control(
+        "POST",
+        "/api/engines",
+        json={
+            "model": DEFAULT_MODEL,
+            "name": "embedder",
+            "options": {"embeddings": True, "ctx_size": 512},
+        },
+    )
+    if server.ready["runtime"] == "llama_cpp.server":
+        assert launched.status_code == 400
+        assert "cannot pool" in launched.json()["error"]["message"]
+        return
+    assert launched.status_code == 201, launched.text
+    try:
+        client = openai.OpenAI(base_url=server.openai_url, api_key="-", max_retries=0)
+        result = client.embeddings.create(model="embedder", input=["hello", "the sea"])
+        vectors = [item.embedding for item in result.data]
+        assert len(vectors) == 2 and len(vectors[0]) == 576, "one 576-wide vector per input"
+        assert vectors[0] != vectors[1]
+    finally:
+        server.control("DELETE", "/api/engines/embedder")

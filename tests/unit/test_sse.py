@@ -20,7 +20,7 @@ async def chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
 
 
 async def collect(size: int) -> list[bytes]:
-    return [event async for event in split_events(chunks(STREAM, size))]
+    return [event async for events in split_events(chunks(STREAM, size)) for event in events]
 
 
 async def test_events_are_identical_for_any_chunking() -> None:
@@ -36,3 +36,8 @@ async def test_payloads() -> None:
     assert event_data(events[1]) is None
     assert parse_data(event_data(events[2]))["usage"] == {"completion_tokens": 1}
     assert parse_data(event_data(events[3])) is None
+
+
+async def test_events_completed_by_one_read_come_together() -> None:
+    reads = [events async for events in split_events(chunks(STREAM, len(STREAM)))]
+    assert [len(events) for events in reads] == [4]

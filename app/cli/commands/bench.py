@@ -4,8 +4,6 @@ against llama-cpp-python's server with its defaults, measured in one run."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import platform
 import subprocess
 import sys
 import time
@@ -21,9 +19,19 @@ from app.cli.context import CliContext
 from app.cli.exit_codes import ExitCode
 from app.cli.output import note
 from app.cli.progress import ByteProgress
-from bench.overhead import Overhead, aggregate_throughput, alternate, overhead_table, summary_lines
+from bench.overhead import (
+    Overhead,
+    alternate,
+    compare_servers,
+    overhead_table,
+    speed_table,
+    summary_lines,
+)
+from bench.report import describe_machine
 from catalog import LocalModel, LocalModels, load_catalog, read_gguf_info, resolve_model
 from engines.process import free_port
+from engines.server.runner import run_event_loop
+from hardware import discover
 
 PROMPT = "Write a detailed story about a lighthouse keeper and a storm."
 
@@ -95,64 +103,28 @@ def start_baseline(model: LocalModel, port: int, log: Path) -> subprocess.Popen[
     raise RuntimeError(f"llama_cpp.server did not start; see {log}")
 
 
-def machine_line() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    import os
-
-    import psutil
-
-    return (
-        f"{cpu}, {psutil.cpu_count(logical=False)} physical / {os.cpu_count()} logical "
-        f"cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
-    )
-
-
 async def measure(plan: Plan, urls: dict[str, str], body: dict[str, Any]) -> list[str]:
-    out = [
-        f"Machine: {machine_line()}",
+    """Both comparisons, as Markdown lines."""
+    paths = await alternate(
+        {"direct": urls["direct"], "gateway": urls["gateway"]}, body, plan.requests
+    )
+    overhead = Overhead(paths["direct"], paths["gateway"])
+    servers = {"hostbench launch": urls["gateway"], "llama_cpp.server defaults": urls["baseline"]}
+    speeds = await compare_servers(servers, body, max(5, plan.requests // 5), plan.concurrency)
+    return [
+        f"Machine: {describe_machine(discover())}",
         f"Model: {plan.model}; {plan.requests} requests per path, {plan.max_tokens} tokens each",
         "",
         "### Gateway overhead (sequential, alternating direct/gateway)",
         "",
-    ]
-    paths = await alternate(
-        {"direct": urls["direct"], "gateway": urls["gateway"]}, body, plan.requests
-    )
-    result = Overhead(paths["direct"], paths["gateway"])
-    out += [*overhead_table(result), "", *summary_lines(result)]
-    out += [
+        *overhead_table(overhead),
         "",
-        "### Decode speed: hostbench launch vs llama_cpp.server defaults",
+        *summary_lines(overhead),
         "",
-        "| server | decode tok/s, 1 stream | aggregate tok/s, "
-        f"{plan.concurrency} streams | complete answers at {plan.concurrency} |",
-        "|---|---|---|---|",
+        "### Decode speed: hostbench launch vs llama_cpp.server with its defaults",
+        "",
+        *speed_table(speeds, plan.concurrency, plan.max_tokens),
     ]
-    rounds = max(5, plan.requests // 5)
-    singles = await alternate(
-        {"hostbench": urls["gateway"], "baseline": urls["baseline"]}, body, rounds
-    )
-    for name in ("hostbench", "baseline"):
-        total, samples = await aggregate_throughput(
-            urls[name if name == "baseline" else "gateway"],
-            body,
-            plan.concurrency * 2,
-            plan.concurrency,
-        )
-        complete = sum(1 for s in samples if s.ok and s.output_tokens == plan.max_tokens)
-        out.append(
-            f"| {name} | {singles[name].decode_tokens_per_s():.1f} | {total:.1f} "
-            f"| {complete}/{len(samples)} |"
-        )
-    return out
 
 
 def run(argv: Sequence[str]) -> int:
@@ -180,7 +152,7 @@ def run(argv: Sequence[str]) -> int:
             "baseline": f"http://127.0.0.1:{baseline_port}/v1",
         }
         note("measuring ...")
-        lines = asyncio.run(
+        lines = run_event_loop(
             measure(plan, urls, request_body(ready["name"], model, plan.max_tokens))
         )
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import shlex
 from collections.abc import Sequence
@@ -18,7 +17,14 @@ from engines.control_client import ControlClient
 from engines.errors import EngineError
 from engines.launching import DEFAULT_ENGINE, Launcher, LaunchOrder
 from engines.registry import load_engine
-from engines.server.runner import ReadyHook, ServerInfo, bind_socket, check_bind_policy, serve
+from engines.server.runner import (
+    ReadyHook,
+    ServerInfo,
+    bind_socket,
+    check_bind_policy,
+    run_event_loop,
+    serve,
+)
 from engines.supervisor import LaunchRequest, ManagedEngine
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -169,7 +175,7 @@ def run(argv: Sequence[str]) -> int:
         raise
     finally:
         progress.finish()
-    outcome = asyncio.run(
+    outcome = run_event_loop(
         serve(ctx.settings, ctx.locations, [request], hook=ConsoleHook(args.json), sock=sock)
     )
     if outcome.launch_failed:

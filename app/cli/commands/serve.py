@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Sequence
 
 from app.cli.commands.launch import ConsoleHook
 from app.cli.context import CliContext, add_server_address
 from app.cli.exit_codes import ExitCode
 from app.cli.output import note
-from engines.server.runner import serve
+from engines.server.runner import run_event_loop, serve
 
 
 def run(argv: Sequence[str]) -> int:
@@ -22,6 +21,6 @@ def run(argv: Sequence[str]) -> int:
     add_server_address(parser)
     args = parser.parse_args(argv)
     ctx = CliContext.from_args(args)
-    asyncio.run(serve(ctx.settings, ctx.locations, hook=ConsoleHook(as_json=False)))
+    run_event_loop(serve(ctx.settings, ctx.locations, hook=ConsoleHook(as_json=False)))
     note("hostbench server stopped")
     return ExitCode.OK

@@ -1,0 +1,60 @@
+"""HTTP from the gateway to its engines, on loopback.
+
+aiohttp, not httpx, on this path: relaying a stream costs one read and one write per token,
+and aiohttp's C parser cut the client-side CPU per 128-token stream to about a third of
+httpx's on the 2-core test machine (docs/benchmarks.md). CPU the proxy does not use is
+CPU the engine gets, on a machine where both share the same cores.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+
+UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5.0, sock_read=600.0)
+"""An engine may think for a long time before a non-streamed answer; never forever."""
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+UpstreamFailure = (aiohttp.ClientError, TimeoutError)
+"""What a failed engine connection raises: refused, dropped, truncated or timed out."""
+
+
+class Upstream:
+    """One connection pool to all engines; created inside the server's event loop."""
+
+    def __init__(self, timeout: aiohttp.ClientTimeout = UPSTREAM_TIMEOUT) -> None:
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, auto_decompress=False
+            )
+        return self._session
+
+    async def open(self, url: str, body: bytes) -> aiohttp.ClientResponse:
+        """POST and return once the status line and headers are in; the caller reads the
+        body and must `release()` (done) or `close()` (abandoned) the response.
+
+        llama-server now and then closes a kept-alive connection just as it is reused; the
+        request then fails before any byte of an answer and is safe to send once more. An
+        engine that really died refuses the second try, which the caller reports."""
+        try:
+            return await self.session.post(url, data=body, headers=JSON_HEADERS)
+        except aiohttp.ServerDisconnectedError:
+            return await self.session.post(url, data=body, headers=JSON_HEADERS)
+
+    async def post(self, url: str, body: bytes) -> tuple[int, bytes]:
+        """POST and read the whole answer: (status, body)."""
+        response = await self.open(url, body)
+        try:
+            return response.status, await response.read()
+        finally:
+            response.release()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

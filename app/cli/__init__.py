@@ -84,8 +84,9 @@ def _is_known(error: BaseException) -> bool:
     from catalog import CatalogError
     from engines.errors import EngineError
     from engines.llamacpp.build import BuildError
+    from profiles.library import ProfileError
 
-    return isinstance(error, CatalogError | EngineError | StoreError | BuildError)
+    return isinstance(error, CatalogError | EngineError | StoreError | BuildError | ProfileError)
 
 
 def describe(error: BaseException) -> str:

@@ -145,6 +145,7 @@ def _attach(client: ControlClient, order: LaunchOrder, as_json: bool) -> int:
             "options": dict(order.options),
             "name": order.name,
             "aliases": list(order.aliases),
+            "profile": order.profile,
         }
     )
     if as_json:

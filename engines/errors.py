@@ -41,3 +41,7 @@ class PortInUseError(EngineError):
 
 class InsecureBindError(EngineError):
     """A non-loopback address was asked for without an API key."""
+
+
+class UnsupportedOptionError(EngineError):
+    """The option cannot work with this engine runtime and model; the message says why."""

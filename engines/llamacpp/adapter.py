@@ -19,9 +19,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from catalog import LocalModel
+from catalog import LocalModel, read_gguf_info
 from engines.base import Availability, EngineAdapter, EngineOptions, LaunchSpec
-from engines.errors import EngineUnavailableError
+from engines.errors import EngineUnavailableError, UnsupportedOptionError
 from engines.llamacpp import build
 from hardware import physical_core_count
 
@@ -36,13 +36,14 @@ class LlamaCppOptions(EngineOptions):
         4096, ge=256, le=1 << 20, description="Context window of each request, in tokens."
     )
     n_gpu_layers: int | Literal["auto"] = Field(
-        "auto", description="Layers offloaded to the GPU: a number, or auto (0 on a CPU build)."
+        "auto",
+        description="Layers offloaded to the GPU: a number, or auto (what fits; 0 on a CPU build).",
     )
     threads: int | None = Field(
-        None, ge=1, le=1024, description="Generation threads; default: physical cores."
+        None, ge=1, le=1024, description="Generation threads (auto: one per physical core)."
     )
     threads_batch: int | None = Field(
-        None, ge=1, le=1024, description="Prompt-processing threads; default: as threads."
+        None, ge=1, le=1024, description="Prompt-processing threads (auto: as --threads)."
     )
     batch_size: int = Field(2048, ge=1, description="Logical batch size for prompt processing.")
     ubatch_size: int = Field(512, ge=1, description="Physical batch size (<= batch size).")
@@ -56,6 +57,11 @@ class LlamaCppOptions(EngineOptions):
     cache_type_k: KvCacheType = Field("f16", description="KV cache type for K.")
     cache_type_v: KvCacheType = Field("f16", description="KV cache type for V.")
     embeddings: bool = Field(False, description="Serve /v1/embeddings from this model.")
+    pooling: Literal["auto", "mean", "cls", "last"] = Field(
+        "auto",
+        description="How token embeddings become one vector (auto: the model's own, "
+        "else mean; llama-server only).",
+    )
     mlock: bool = Field(False, description="Lock the weights in RAM (no swapping).")
     mmap: bool = Field(True, description="Memory-map the model file.")
 
@@ -128,6 +134,7 @@ class LlamaCppEngine(EngineAdapter):
             argv = self._llama_server_argv(model, served_name, options, port)
             health, token_count = "/health", None
         else:
+            _check_python_embeddings(model, options)
             argv = self._python_server_argv(model, served_name, options, port)
             health, token_count = "/v1/models", "/extras/tokenize/count"
         return LaunchSpec(
@@ -181,7 +188,7 @@ class LlamaCppEngine(EngineAdapter):
             "--metrics",
             "--no-webui",
         ]
-        argv += ["--embeddings"] if options.embeddings else []
+        argv += _embedding_flags(model, options)
         argv += ["--mlock"] if options.mlock else []
         argv += [] if options.mmap else ["--no-mmap"]
         return argv
@@ -245,3 +252,30 @@ def _ggml_type(name: str) -> str:
     import llama_cpp
 
     return str(getattr(llama_cpp, f"GGML_TYPE_{name.upper()}"))
+
+
+def _model_pooling(model: LocalModel) -> int | None:
+    return read_gguf_info(model.path).pooling_type
+
+
+def _embedding_flags(model: LocalModel, options: LlamaCppOptions) -> list[str]:
+    """llama-server pools token embeddings as the model says; a chat model says nothing,
+    and llama-server then refuses OpenAI embeddings, so mean pooling is asked for."""
+    if not options.embeddings:
+        return []
+    if options.pooling != "auto":
+        return ["--embeddings", "--pooling", options.pooling]
+    if _model_pooling(model) is None:
+        return ["--embeddings", "--pooling", "mean"]
+    return ["--embeddings"]
+
+
+def _check_python_embeddings(model: LocalModel, options: LlamaCppOptions) -> None:
+    """llama-cpp-python's server cannot choose a pooling: for a model without one it would
+    answer per-token vectors, which no OpenAI client expects. Refuse up front."""
+    if options.embeddings and _model_pooling(model) is None:
+        raise UnsupportedOptionError(
+            f"{model.id} has no pooling of its own, and llama-cpp-python's server cannot "
+            "pool its embeddings; serve it with llama-server (the default when built) to "
+            "get /v1/embeddings"
+        )

@@ -177,3 +177,28 @@ def wait_for_idle_engine(server: ServerProcess, timeout_s: float = 30) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_embeddings_when_launched_for_them(server: ServerProcess) -> None:
+    launched = server.control(
+        "POST",
+        "/api/engines",
+        json={
+            "model": DEFAULT_MODEL,
+            "name": "embedder",
+            "options": {"embeddings": True, "ctx_size": 512},
+        },
+    )
+    if server.ready["runtime"] == "llama_cpp.server":
+        assert launched.status_code == 400
+        assert "cannot pool" in launched.json()["error"]["message"]
+        return
+    assert launched.status_code == 201, launched.text
+    try:
+        client = openai.OpenAI(base_url=server.openai_url, api_key="-", max_retries=0)
+        result = client.embeddings.create(model="embedder", input=["hello", "the sea"])
+        vectors = [item.embedding for item in result.data]
+        assert len(vectors) == 2 and len(vectors[0]) == 576, "one 576-wide vector per input"
+        assert vectors[0] != vectors[1]
+    finally:
+        server.control("DELETE", "/api/engines/embedder")

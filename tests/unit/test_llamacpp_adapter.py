@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from catalog import LocalModel
+from engines.errors import UnsupportedOptionError
 from engines.llamacpp import LlamaCppEngine, LlamaCppOptions
 from engines.llamacpp.adapter import LLAMA_SERVER, PYTHON_SERVER
 from hardware import physical_core_count
@@ -81,3 +82,40 @@ def test_a_broken_llama_server_path_falls_back(tmp_path: Path) -> None:
     )
     assert engine.llama_server is None
     assert engine.availability().runtime == PYTHON_SERVER
+
+
+def tiny_gguf(path: Path, pooling: int | None) -> LocalModel:
+    """A real GGUF header without tensors: enough for what the adapter reads."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    if pooling is not None:
+        writer.add_pooling_type(gguf.PoolingType(pooling))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return LocalModel(id="tiny", path=path, sha256="0" * 64, size_bytes=1, origin="file")
+
+
+def test_embeddings_pool_chat_models_by_mean(server_engine: LlamaCppEngine, tmp_path: Path) -> None:
+    chat_model = tiny_gguf(tmp_path / "chat.gguf", pooling=None)
+    embedder = tiny_gguf(tmp_path / "embed.gguf", pooling=2)
+    options = LlamaCppOptions(embeddings=True)
+    chat_argv = server_engine.launch_spec(chat_model, "c", options, 1).argv
+    assert flag(chat_argv, "--pooling") == "mean"
+    own_argv = server_engine.launch_spec(embedder, "e", options, 1).argv
+    assert "--embeddings" in own_argv and "--pooling" not in own_argv
+    chosen = LlamaCppOptions(embeddings=True, pooling="last")
+    assert flag(server_engine.launch_spec(embedder, "e", chosen, 1).argv, "--pooling") == "last"
+
+
+def test_python_server_refuses_unpoolable_embeddings(
+    python_engine: LlamaCppEngine, tmp_path: Path
+) -> None:
+    chat_model = tiny_gguf(tmp_path / "chat.gguf", pooling=None)
+    with pytest.raises(UnsupportedOptionError, match="cannot pool"):
+        python_engine.launch_spec(chat_model, "c", LlamaCppOptions(embeddings=True), 1)
+    embedder = tiny_gguf(tmp_path / "embed.gguf", pooling=1)
+    spec = python_engine.launch_spec(embedder, "e", LlamaCppOptions(embeddings=True), 1)
+    assert spec.supports_embeddings

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -42,8 +42,35 @@ from engines.bench_context import (
     local_target,
     run_context,
 )
-from hardware import discover
-from profiles import Locations, Settings
+from hardware import MachineSnapshot, discover
+from profiles import CostDefaults, Locations, Settings
+
+
+@dataclass(frozen=True)
+class EffectiveCost:
+    """The cost figures in force: config.toml's [cost], then the launch profile's [cost]."""
+
+    cost: CostDefaults
+    profile: str | None
+    """The profile whose [cost] was applied (None: it set none)."""
+
+
+def effective_cost(
+    settings: Settings,
+    locations: Locations,
+    profile: str | None = None,
+    snapshot: MachineSnapshot | None = None,
+) -> EffectiveCost:
+    """`profile` (None: the one matching this machine) overrides the configured defaults
+    with every cost figure it sets."""
+    from profiles.library import ProfileLibrary
+    from profiles.planning import user_profiles_dir
+
+    library = ProfileLibrary.load(user_profiles_dir(locations))
+    resolved = library.resolve(profile, snapshot or discover(locations.models_dir))
+    overrides = resolved.cost.model_dump(exclude_none=True)
+    merged = settings.cost.model_copy(update=overrides)
+    return EffectiveCost(merged, resolved.name if overrides else None)
 
 
 @dataclass(frozen=True)
@@ -115,13 +142,14 @@ def run_bench(
     plan: BenchPlan,
     prompts: PromptSet,
     store: Store,
-    settings: Settings,
+    cost: CostDefaults,
     *,
     progress: Callable[[SweepProgress], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> list[BenchRun]:
-    """Warm up, sweep the concurrencies, store each level; blocking."""
-    meter = PowerMeter(settings.cost.power_w)
+    """Warm up, sweep the concurrencies, store each level; blocking. `cost.power_w` is
+    the power figure where no energy counter is readable (see `effective_cost`)."""
+    meter = PowerMeter(cost.power_w)
     hooks = SweepHooks(meter, BenchRuns(store), prepared.limit, progress, cancel)
     try:
         warm, runs = run_sweep_blocking(prepared.target, plan, prompts, prepared.context, hooks)
@@ -160,18 +188,25 @@ def build_comparison(
     *,
     concurrency: int | None = None,
     extra_keys: Sequence[str] = (),
+    profile: str | None = None,
 ) -> tuple[Comparison, str]:
-    """The comparison for the chosen run, and the price table's source line."""
+    """The comparison for the chosen run, and the price table's source line. Cost figures:
+    config.toml's [cost] under the launch profile's (`profile`, default: the matching one)."""
     runs = BenchRuns(store)
     chosen = pick_run(runs, model, concurrency)
-    power = with_current_setting(chosen.power, settings.cost.power_w)
+    effective = effective_cost(settings, locations, profile)
+    cost = effective.cost
+    power = with_current_setting(chosen.power, cost.power_w)
     table = load_price_table(user_table_path(locations.data_dir))
     comparison = compare(
         chosen,
-        cost_inputs(settings.cost, power),
+        cost_inputs(cost, power),
         table,
         HostedOffers.load(),
         endpoint_runs=runs.recent(kind="endpoint", limit=500),
         extra_keys=extra_keys,
     )
+    if effective.profile is not None:
+        note = f"cost figures: config [cost] under launch profile {effective.profile!r}"
+        comparison = replace(comparison, notes=(*comparison.notes, note))
     return comparison, f"{table.source}, retrieved {table.retrieved} ({table.path})"

@@ -29,6 +29,7 @@ from engines.bench_context import running_engine
 from engines.benchmarking import (
     PreparedBench,
     PromptSpec,
+    effective_cost,
     make_prompts,
     prepare_endpoint,
     prepare_local,
@@ -143,8 +144,9 @@ def execute(
         f"{len(prompts.prompts)} requests per level, concurrency {plan.concurrencies}, "
         f"{prepared.target.base_url} model {prepared.target.model}"
     )
+    cost = effective_cost(ctx.settings, ctx.locations).cost
     store = ctx.open_store()
-    return run_bench(prepared, plan, prompts, store, ctx.settings, progress=RequestProgressBar())
+    return run_bench(prepared, plan, prompts, store, cost, progress=RequestProgressBar())
 
 
 def report(runs: Sequence[BenchRun], as_json: bool) -> None:

@@ -24,6 +24,7 @@ from bench.power import with_current_setting
 from bench.report import describe_machine
 from bench.runs import BenchRun, BenchRuns
 from engines.bench_context import cost_inputs
+from engines.benchmarking import effective_cost
 from hardware import snapshot_from_dict
 from profiles import CostDefaults
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run", type=int)
     show.add_argument("--json", action="store_true")
     show.add_argument("--requests", action="store_true", help="with every request (--json)")
+    show.add_argument("--profile", help="cost figures from this launch profile (default: matching)")
     diff = sub.add_parser("diff", help="two runs side by side, with the change")
     diff.add_argument("a", type=int)
     diff.add_argument("b", type=int)
@@ -196,7 +198,8 @@ def run(argv: Sequence[str]) -> int:
         if args.json:
             print_json(run_json(found_run, with_samples=args.requests))
         else:
-            print(show_text(found_run, ctx.settings.cost))
+            cost = effective_cost(ctx.settings, ctx.locations, args.profile).cost
+            print(show_text(found_run, cost))
         return ExitCode.OK
     a, b = runs.get(args.a, with_samples=False), runs.get(args.b, with_samples=False)
     if args.json:

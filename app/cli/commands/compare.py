@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="also compare with this price-table entry (repeatable)",
     )
+    parser.add_argument(
+        "--profile", help="take cost figures from this launch profile (default: the matching one)"
+    )
     parser.add_argument("--json", action="store_true")
     return parser
 
@@ -152,6 +155,7 @@ def run(argv: Sequence[str]) -> int:
         args.model,
         concurrency=args.concurrency,
         extra_keys=args.hosted,
+        profile=args.profile,
     )
     if args.json:
         print_json({**comparison.as_dict(), "price_table": prices})

@@ -141,3 +141,24 @@ def test_compare_prints_every_figure_with_its_source(
     assert data["local"]["concurrency"] == 4
     assert data["local"]["cost"]["basis"] == "rental"
     assert main(["compare", "llama", "--concurrency", "3"]) == ExitCode.NOT_FOUND
+
+
+def test_a_launch_profile_cost_overrides_the_config(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    locations = Locations.from_env().ensure()
+    BenchRuns(Store(locations.store_path)).add(make_run(4, "g"))
+    monkeypatch.setenv("HOSTBENCH_COST__RENTAL_USD_PER_HOUR", "0.5")
+    profiles = locations.config_dir / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "rented.toml").write_text(
+        'name = "rented"\nextends = "auto"\n\n[cost]\nrental_usd_per_hour = 2.0\n'
+    )
+    assert main(["compare", "llama", "--json"]) == ExitCode.OK
+    assert (
+        json.loads(capsys.readouterr().out)["local"]["cost"]["inputs"]["rental_usd_per_hour"] == 0.5
+    )
+    assert main(["compare", "llama", "--profile", "rented", "--json"]) == ExitCode.OK
+    inputs = json.loads(capsys.readouterr().out)["local"]["cost"]["inputs"]
+    assert inputs["rental_usd_per_hour"] == 2.0
+    assert main(["compare", "llama", "--profile", "nope"]) == ExitCode.NOT_FOUND

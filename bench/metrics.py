@@ -132,20 +132,19 @@ def _per_s(count: float, seconds: float) -> float:
     return count / seconds if seconds > 0 else math.nan
 
 
-def prefill_share(samples: Sequence[StreamSample]) -> tuple[float, str]:
-    """The share of machine time spent on prompts, to split the cost between input and
-    output tokens without charging the same hour twice.
+def prefill_share(samples: Sequence[StreamSample], duration_s: float) -> tuple[float, str]:
+    """The share of the run's wall time the machine spent on prompts, to split the cost
+    between input and output tokens without charging the same hour twice.
 
-    From the engine's own timings where every request has them (llama-server's
-    `prompt_ms` / `predicted_ms`), else from TTFT against E2E (which counts queueing as
-    prefill, so it overstates the share under load)."""
+    From the engine's own timings where every request has them: llama-server's summed
+    `prompt_ms` over the wall time (capped at 1: prompts of several slots can share a
+    batch). Else from TTFT against E2E, which counts queueing as prefill and so overstates
+    the share under load."""
     ok = [s for s in samples if s.ok]
     timed = [s.engine_timings for s in ok if s.engine_timings is not None]
-    if ok and len(timed) == len(ok):
-        prompt = sum(t.prompt_ms for t in timed)
-        total = prompt + sum(t.predicted_ms for t in timed)
-        if total > 0:
-            return prompt / total, "engine timings (prompt_ms vs predicted_ms)"
+    if ok and len(timed) == len(ok) and duration_s > 0:
+        prompt_s = sum(t.prompt_ms for t in timed) / 1000.0
+        return min(1.0, prompt_s / duration_s), "engine timings (summed prompt_ms / wall time)"
     ttft = sum(s.ttft_ms or 0.0 for s in ok)
     e2e = sum(s.e2e_ms for s in ok)
     return (ttft / e2e if e2e > 0 else math.nan), "TTFT / E2E of the requests"

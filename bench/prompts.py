@@ -48,10 +48,27 @@ class Prompt:
 
 @dataclass(frozen=True)
 class PromptSet:
-    """The prompts of a run and how they were made (stored with the run)."""
+    """The prompts of a session and how they were made (stored with each run).
+
+    A synthetic set holds distinct prompts for every concurrency level and the warm-up,
+    so an engine's prompt cache never serves one level from an earlier one; a file's
+    prompts are reused at every level (the params say so)."""
 
     prompts: tuple[Prompt, ...]
     params: dict[str, Any]
+    per_level: int | None = None
+    levels: int = 1
+
+    def for_level(self, index: int) -> tuple[Prompt, ...]:
+        """The prompts of level `index` (0-based)."""
+        count = self.per_level or len(self.prompts)
+        start = index * count if index < self.levels else 0
+        return self.prompts[start : start + count]
+
+    def for_warmup(self, count: int) -> tuple[Prompt, ...]:
+        """Prompts no level sends, where the set has them."""
+        spare = self.prompts[(self.per_level or 0) * self.levels :]
+        return (spare or self.prompts)[:count]
 
 
 class LlamaCppTokenizer:
@@ -129,12 +146,20 @@ def exact_prompt(
 
 
 def synthetic_prompts(
-    tokenizer: Tokenizer, count: int, input_len: int, output_len: int, seed: int = 0
+    tokenizer: Tokenizer,
+    count: int,
+    input_len: int,
+    output_len: int,
+    seed: int = 0,
+    *,
+    levels: int = 1,
+    warmup: int = 0,
 ) -> PromptSet:
-    """`count` distinct prompts of `input_len` tokens, each asking for `output_len`."""
+    """`count` distinct prompts per level (and `warmup` more) of `input_len` tokens, each
+    asking for `output_len`."""
     words = word_tokens(tokenizer)
     prompts = []
-    for index in range(count):
+    for index in range(count * levels + warmup):
         rng = random.Random(f"{seed}:{index}")
         text = exact_prompt(tokenizer, words, input_len, rng)
         measured = len(tokenizer.encode(text))
@@ -146,8 +171,9 @@ def synthetic_prompts(
         "output_len": output_len,
         "num_prompts": count,
         "seed": seed,
+        "distinct_per_level": True,
     }
-    return PromptSet(tuple(prompts), params)
+    return PromptSet(tuple(prompts), params, count, levels)
 
 
 FALLBACK_WORDS = (
@@ -193,10 +219,18 @@ FALLBACK_WORDS = (
 the model's tokenizer is not at hand (a remote endpoint), and then lengths are approximate."""
 
 
-def approximate_prompts(count: int, input_len: int, output_len: int, seed: int = 0) -> PromptSet:
+def approximate_prompts(
+    count: int,
+    input_len: int,
+    output_len: int,
+    seed: int = 0,
+    *,
+    levels: int = 1,
+    warmup: int = 0,
+) -> PromptSet:
     """Prompts of about `input_len` tokens without a tokenizer (counts left to `usage`)."""
     prompts = []
-    for index in range(count):
+    for index in range(count * levels + warmup):
         rng = random.Random(f"{seed}:{index}")
         text = "".join(rng.choice(FALLBACK_WORDS) for _ in range(input_len))
         prompts.append(Prompt(({"role": "user", "content": text},), None, output_len))
@@ -207,8 +241,9 @@ def approximate_prompts(count: int, input_len: int, output_len: int, seed: int =
         "output_len": output_len,
         "num_prompts": count,
         "seed": seed,
+        "distinct_per_level": True,
     }
-    return PromptSet(tuple(prompts), params)
+    return PromptSet(tuple(prompts), params, count, levels)
 
 
 def file_prompts(
@@ -233,6 +268,7 @@ def file_prompts(
         "tokenizer": tokenizer.name if tokenizer else None,
         "output_len": output_len,
         "num_prompts": wanted,
+        "distinct_per_level": False,
     }
     return PromptSet(tuple(prompts), params)
 

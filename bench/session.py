@@ -79,7 +79,7 @@ async def warm_up(target: Target, prompts: PromptSet, count: int) -> list[Stream
     """Send `count` requests one at a time; a failure here means the target is unusable."""
     samples = []
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as client:
-        for prompt in prompts.prompts[:count]:
+        for prompt in prompts.for_warmup(count):
             body = request_body(target, prompt)
             samples.append(await stream_chat(client, target.base_url, body, target.headers()))
     return samples
@@ -100,7 +100,7 @@ class _Sweep:
         self, level: int, concurrency: int, done: int, failed: int, run: BenchRun | None = None
     ) -> None:
         if self.hooks.progress is not None:
-            levels, total = len(self.plan.concurrencies), len(self.prompts.prompts)
+            levels, total = len(self.plan.concurrencies), len(self.prompts.for_level(level - 1))
             progress = SweepProgress(level, levels, concurrency, done, total, failed, run)
             self.hooks.progress(progress)
 
@@ -118,7 +118,7 @@ class _Sweep:
         self.report(level, concurrency, 0, 0)
         result = await run_load(
             self.target,
-            self.prompts.prompts,
+            self.prompts.for_level(level - 1),
             concurrency,
             self.plan.request_rate,
             seed=self.plan.seed,
@@ -130,7 +130,7 @@ class _Sweep:
 
     def make_run(self, concurrency: int, result: LoadResult, power: PowerFigure) -> BenchRun:
         metrics = compute_metrics(result.samples, result.duration_s, self.plan.slo)
-        share, share_source = prefill_share(result.samples)
+        share, share_source = prefill_share(result.samples, result.duration_s)
         limit = None
         if self.hooks.limit is not None and metrics.completed:
             prompt_tokens = metrics.total_input_tokens / metrics.completed

@@ -132,9 +132,10 @@ def make_prompts(spec: PromptSpec, plan: BenchPlan, tokenizer: Tokenizer | None)
     if spec.file is not None:
         return file_prompts(spec.file, spec.num_prompts, spec.output_len, tokenizer)
     count = spec.num_prompts or max(16, 4 * max(plan.concurrencies))
+    sizes = {"levels": len(plan.concurrencies), "warmup": plan.warmup}
     if tokenizer is None:
-        return approximate_prompts(count, spec.input_len, spec.output_len, spec.seed)
-    return synthetic_prompts(tokenizer, count, spec.input_len, spec.output_len, spec.seed)
+        return approximate_prompts(count, spec.input_len, spec.output_len, spec.seed, **sizes)
+    return synthetic_prompts(tokenizer, count, spec.input_len, spec.output_len, spec.seed, **sizes)
 
 
 def run_bench(

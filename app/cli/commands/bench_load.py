@@ -141,7 +141,7 @@ def execute(
 ) -> list[BenchRun]:
     prompts = make_prompts(spec, plan, prepared.tokenizer)
     note(
-        f"{len(prompts.prompts)} requests per level, concurrency {plan.concurrencies}, "
+        f"{len(prompts.for_level(0))} requests per level, concurrency {plan.concurrencies}, "
         f"{prepared.target.base_url} model {prepared.target.model}"
     )
     cost = effective_cost(ctx.settings, ctx.locations).cost

@@ -138,9 +138,14 @@ def footer_lines(comparison: Comparison, prices: str) -> list[str]:
         )
     elif even is not None:
         lines.append(
-            f"break-even: fixed {usd(even.fixed_usd_per_day)}/day / (hosted $/1M out+in - "
-            f"{usd(even.self_variable_usd_per_mtok)} electricity per 1M here); this machine "
-            f"makes at most {tokens(even.capacity_tokens_per_day)} output tokens/day at this rate"
+            f"break-even: fixed {usd(even.fixed_usd_per_day)}/day / (hosted $/1M out+in"
+            + (
+                f" - {usd(even.self_variable_usd_per_mtok)} electricity per 1M here"
+                if even.self_variable_usd_per_mtok
+                else ""
+            )
+            + f"); this machine makes at most {tokens(even.capacity_tokens_per_day)} output "
+            "tokens/day at this rate"
         )
     return lines + list(comparison.notes)
 

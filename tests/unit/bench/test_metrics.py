@@ -159,11 +159,12 @@ def test_prefill_share_prefers_the_engine_timings() -> None:
         StreamSample(True, 100.0, 500.0, 5, engine_timings=EngineTimings(10, 90.0, 5, 360.0)),
         StreamSample(True, 100.0, 500.0, 5, engine_timings=EngineTimings(10, 110.0, 5, 440.0)),
     ]
-    share, source = prefill_share(timed)
-    assert share == pytest.approx(200.0 / 1000.0)
+    share, source = prefill_share(timed, duration_s=1.0)  # 200 ms of prompts in 1 s
+    assert share == pytest.approx(0.2)
     assert "engine" in source
+    assert prefill_share(timed, duration_s=0.1)[0] == 1.0  # overlapping prompts: capped
     untimed = [StreamSample(True, 100.0, 400.0, 5), StreamSample(True, 300.0, 600.0, 5)]
-    share, source = prefill_share(untimed)
+    share, source = prefill_share(untimed, duration_s=1.0)
     assert share == pytest.approx(400.0 / 1000.0)
     assert "TTFT" in source
 

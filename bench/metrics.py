@@ -133,18 +133,34 @@ def _per_s(count: float, seconds: float) -> float:
 
 
 def prefill_share(samples: Sequence[StreamSample], duration_s: float) -> tuple[float, str]:
-    """The share of the run's wall time the machine spent on prompts, to split the cost
-    between input and output tokens without charging the same hour twice.
+    """The share of the run's wall time during which the machine processed prompts, to
+    split the cost between input and output tokens without charging an hour twice.
 
-    From the engine's own timings where every request has them: llama-server's summed
-    `prompt_ms` over the wall time (capped at 1: prompts of several slots can share a
-    batch). Else from TTFT against E2E, which counts queueing as prefill and so overstates
-    the share under load."""
-    ok = [s for s in samples if s.ok]
-    timed = [s.engine_timings for s in ok if s.engine_timings is not None]
-    if ok and len(timed) == len(ok) and duration_s > 0:
-        prompt_s = sum(t.prompt_ms for t in timed) / 1000.0
-        return min(1.0, prompt_s / duration_s), "engine timings (summed prompt_ms / wall time)"
-    ttft = sum(s.ttft_ms or 0.0 for s in ok)
-    e2e = sum(s.e2e_ms for s in ok)
-    return (ttft / e2e if e2e > 0 else math.nan), "TTFT / E2E of the requests"
+    Each request's prompt phase is placed on the client's clock: it ends at the first
+    token and lasts the engine's `prompt_ms` (llama-server's timings) or, without them,
+    the whole TTFT (queueing included, so an overstatement under load). Phases that
+    overlap (several slots' prompts in one batch) count once."""
+    ok = [s for s in samples if s.ok and s.ttft_ms is not None]
+    if not ok or duration_s <= 0:
+        return math.nan, "no completed request"
+    timed = all(s.engine_timings is not None for s in ok)
+    intervals = []
+    for sample in ok:
+        end = sample.sent_at_s + (sample.ttft_ms or 0.0) / 1000.0
+        length = (
+            sample.engine_timings.prompt_ms if timed and sample.engine_timings else sample.ttft_ms
+        )
+        intervals.append((end - (length or 0.0) / 1000.0, end))
+    share = min(1.0, _union_s(intervals) / duration_s)
+    source = "engine prompt_ms" if timed else "TTFT (queueing included)"
+    return share, f"{source}, overlapping prompt phases counted once, over wall time"
+
+
+def _union_s(intervals: list[tuple[float, float]]) -> float:
+    """Total length covered by the intervals."""
+    total, reach = 0.0, -math.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total

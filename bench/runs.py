@@ -99,11 +99,12 @@ def _run_row(run: BenchRun) -> dict[str, Any]:
     }
 
 
-def _sample_row(run_id: int, index: int, sample: StreamSample) -> dict[str, Any]:
+def _sample_row(run_id: int, index: int, sample: StreamSample, start: float) -> dict[str, Any]:
     timings = sample.engine_timings
     return {
         "run_id": run_id,
         "idx": index,
+        "sent_offset_s": sample.sent_at_s - start,
         "ok": int(sample.ok),
         "ttft_ms": sample.ttft_ms,
         "e2e_ms": sample.e2e_ms,
@@ -148,6 +149,7 @@ def _sample_from_row(row: dict[str, Any]) -> StreamSample:
         prompt_tokens=row["prompt_tokens"],
         tokens_from_usage=bool(row["tokens_from_usage"]),
         engine_timings=EngineTimings(**timings) if timings else None,
+        sent_at_s=row["sent_offset_s"] or 0.0,
     )
 
 
@@ -163,7 +165,8 @@ class BenchRuns:
             table = db.table("bench_runs")
             table.insert(_run_row(run))
             run_id = int(table.last_pk)  # type: ignore[arg-type]
-            rows = [_sample_row(run_id, i, s) for i, s in enumerate(run.samples)]
+            start = min((s.sent_at_s for s in run.samples), default=0.0)
+            rows = [_sample_row(run_id, i, s, start) for i, s in enumerate(run.samples)]
             if rows:
                 db.table("bench_requests").insert_all(rows)
         return run_id

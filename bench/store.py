@@ -108,6 +108,7 @@ def _create_v2_bench_runs(db: sqlite_utils.Database) -> None:
         {
             "run_id": int,
             "idx": int,
+            "sent_offset_s": float,
             "ok": int,
             "ttft_ms": float,
             "e2e_ms": float,

@@ -210,6 +210,7 @@ def run_json(run: BenchRun, with_samples: bool = False) -> dict[str, Any]:
 def _sample_json(sample: Any) -> dict[str, Any]:
     timings = sample.engine_timings
     return {
+        "sent_offset_s": sample.sent_at_s,
         "ok": sample.ok,
         "ttft_ms": sample.ttft_ms,
         "e2e_ms": sample.e2e_ms,

@@ -154,18 +154,26 @@ def test_no_values_give_nan_not_an_error() -> None:
     assert math.isnan(metrics.output_throughput)
 
 
-def test_prefill_share_prefers_the_engine_timings() -> None:
-    timed = [
-        StreamSample(True, 100.0, 500.0, 5, engine_timings=EngineTimings(10, 90.0, 5, 360.0)),
-        StreamSample(True, 100.0, 500.0, 5, engine_timings=EngineTimings(10, 110.0, 5, 440.0)),
+def test_prefill_share_counts_overlapping_prompt_phases_once() -> None:
+    def timed(sent: float, ttft: float, prompt_ms: float) -> StreamSample:
+        timings = EngineTimings(10, prompt_ms, 5, 100.0)
+        return StreamSample(True, ttft, ttft + 400.0, 5, engine_timings=timings, sent_at_s=sent)
+
+    # two prompts batched together (0.1-0.3 s), one alone later (1.0-1.2 s), in 2 s of run
+    samples = [timed(0.0, 300.0, 200.0), timed(0.05, 300.0, 250.0), timed(0.9, 300.0, 200.0)]
+    share, source = prefill_share(samples, duration_s=2.0)
+    assert share == pytest.approx((0.3 - 0.05 + 0.2) / 2.0)
+    assert "engine prompt_ms" in source
+    assert prefill_share(samples, duration_s=0.1)[0] == 1.0  # capped
+
+
+def test_prefill_share_without_timings_uses_ttft() -> None:
+    untimed = [
+        StreamSample(True, 100.0, 400.0, 5, sent_at_s=0.0),
+        StreamSample(True, 300.0, 600.0, 5, sent_at_s=1.0),
     ]
-    share, source = prefill_share(timed, duration_s=1.0)  # 200 ms of prompts in 1 s
-    assert share == pytest.approx(0.2)
-    assert "engine" in source
-    assert prefill_share(timed, duration_s=0.1)[0] == 1.0  # overlapping prompts: capped
-    untimed = [StreamSample(True, 100.0, 400.0, 5), StreamSample(True, 300.0, 600.0, 5)]
-    share, source = prefill_share(untimed, duration_s=1.0)
-    assert share == pytest.approx(400.0 / 1000.0)
+    share, source = prefill_share(untimed, duration_s=2.0)
+    assert share == pytest.approx(0.4 / 2.0)
     assert "TTFT" in source
 
 

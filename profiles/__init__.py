@@ -8,6 +8,13 @@ and `Resolution`, `profiles.planning.plan_options`, `profiles.profile.CostSettin
 """
 
 from profiles.locations import Locations
-from profiles.settings import EngineSettings, ServerSettings, Settings
+from profiles.settings import EngineSettings, OfferedModel, PoolSettings, ServerSettings, Settings
 
-__all__ = ["EngineSettings", "Locations", "ServerSettings", "Settings"]
+__all__ = [
+    "EngineSettings",
+    "Locations",
+    "OfferedModel",
+    "PoolSettings",
+    "ServerSettings",
+    "Settings",
+]

@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from catalog import LocalModel, read_gguf_info
-from engines.base import Availability, EngineAdapter, EngineOptions, LaunchSpec
+from engines.base import Availability, EngineAdapter, EngineOptions, GpuPinning, LaunchSpec
 from engines.errors import EngineUnavailableError, UnsupportedOptionError
 from engines.llamacpp import build
 from hardware import physical_core_count
@@ -31,7 +31,7 @@ LLAMA_SERVER = "llama-server"
 PYTHON_SERVER = "llama_cpp.server"
 
 
-class LlamaCppOptions(EngineOptions):
+class LlamaCppOptions(GpuPinning):
     ctx_size: int = Field(
         4096, ge=256, le=1 << 20, description="Context window of each request, in tokens."
     )
@@ -143,8 +143,10 @@ class LlamaCppEngine(EngineAdapter):
             health_path=health,
             runtime=runtime,
             context_limit=options.ctx_size,
+            env=options.pinning_env(),
             supports_embeddings=options.embeddings,
             token_count_path=token_count,
+            metrics_path="/metrics" if runtime == LLAMA_SERVER else None,
         )
 
     def _threads(self, options: LlamaCppOptions) -> tuple[int, int]:

@@ -26,7 +26,7 @@ from engines.errors import (
     UnknownEngineError,
     UnsupportedOptionError,
 )
-from engines.launching import DEFAULT_ENGINE, LaunchOrder
+from engines.launching import LaunchOrder
 from engines.process import log_tail
 from engines.server.auth import require_bearer
 from engines.server.errors import (
@@ -70,7 +70,7 @@ class LaunchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, description="Catalog id, id:QUANT, local id or .gguf path.")
-    engine: str = DEFAULT_ENGINE
+    engine: str | None = Field(None, description="Engine; default: the profile's, else llama.cpp.")
     options: dict[str, Any] = Field(default_factory=dict)
     name: str | None = None
     aliases: list[str] = Field(default_factory=list)
@@ -93,7 +93,13 @@ def add_engine_routes(router: APIRouter, state: ServerState) -> None:
 
     @router.get("/engines")
     async def list_engines() -> list[dict[str, Any]]:
-        return [engine.status() for engine in supervisor.engines()]
+        """Each engine's status with its use: requests in flight and queued, last use."""
+        return [{**e.status(), **state.pool.usage(e)} for e in supervisor.engines()]
+
+    @router.get("/pool")
+    async def pool_status() -> dict[str, Any]:
+        """Memory budget and use, the models offered on demand, and what was unloaded why."""
+        return await state.pool.status()
 
     @router.post("/engines", status_code=201)
     async def launch(body: LaunchBody) -> dict[str, Any]:
@@ -102,7 +108,7 @@ def add_engine_routes(router: APIRouter, state: ServerState) -> None:
         )
         try:
             request = await asyncio.to_thread(state.launcher.prepare, order)
-            engine = await supervisor.launch(request)
+            engine = await state.pool.launch(request)
         except (CatalogError, EngineError, ProfileError, ValidationError) as error:
             raise api_error_from(error) from None
         return engine.status()
@@ -110,7 +116,7 @@ def add_engine_routes(router: APIRouter, state: ServerState) -> None:
     @router.delete("/engines/{name:path}")
     async def stop(name: str) -> dict[str, Any]:
         try:
-            return await supervisor.stop(name)
+            return await state.pool.stop(name, "stopped through the control API")
         except EngineError as error:
             raise api_error_from(error) from None
 

@@ -34,6 +34,7 @@ class BackgroundServer:
         stderr_path: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        *,
         command: str = "launch",
     ) -> None:
         self.port = port

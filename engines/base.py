@@ -125,6 +125,8 @@ class EngineAdapter(ABC):
     model_formats: ClassVar[tuple[str, ...]]
     supports_gpu_offload: ClassVar[bool] = False
     supports_multi_gpu: ClassVar[bool] = False
+    reports_metrics: ClassVar[bool] = False
+    """Whether `metrics_report` reads anything from the engine's metrics."""
     Options: ClassVar[type[EngineOptions]]
 
     def __init__(

@@ -140,12 +140,28 @@ class Launcher:
     ) -> Plan:
         snapshot = _pinned(snapshot, self._hint(order, adapter, snapshot).get("gpus"))
         model = model or self._locate(order, adapter, snapshot)
+        resolution = self.plan_options(order, adapter, snapshot, model)
+        options = adapter.parse_options(resolution.options)
+        memory = adapter.memory_plan(model, options, resolution, snapshot)
+        return Plan(adapter.engine_id, resolution, memory)
+
+    def plan_options(
+        self,
+        order: LaunchOrder,
+        adapter: EngineAdapter,
+        snapshot: MachineSnapshot,
+        model: LocalModel | None = None,
+    ) -> Resolution:
+        """Options with their reasons (profile, flags, fit estimate); nothing is downloaded
+        and the engine's own memory rules are not applied (`hostbench export` plans for
+        another machine)."""
+        model = model or self._locate(order, adapter, snapshot)
         shape = (
             shape_before_pull(order.model, self.catalog, self.registry)
             if model is None
             else shape_for_file(model.path, model.id)
         )
-        resolution = plan_options(
+        return plan_options(
             shape,
             order.profile,
             explicit=order.options,
@@ -154,9 +170,6 @@ class Launcher:
             snapshot=snapshot,
             engine_id=adapter.engine_id,
         )
-        options = adapter.parse_options(resolution.options)
-        memory = adapter.memory_plan(model, options, resolution, snapshot)
-        return Plan(adapter.engine_id, resolution, memory)
 
     def _locate(
         self, order: LaunchOrder, adapter: EngineAdapter, snapshot: MachineSnapshot

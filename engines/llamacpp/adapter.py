@@ -20,7 +20,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from catalog import LocalModel, read_gguf_info
-from engines.base import Availability, EngineAdapter, EngineOptions, GpuPinning, LaunchSpec
+from engines.base import (
+    Availability,
+    ContainerSpec,
+    EngineAdapter,
+    EngineOptions,
+    GpuPinning,
+    LaunchSpec,
+)
 from engines.errors import EngineUnavailableError, UnsupportedOptionError
 from engines.llamacpp import build
 from hardware import physical_core_count
@@ -29,6 +36,11 @@ KvCacheType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q
 
 LLAMA_SERVER = "llama-server"
 PYTHON_SERVER = "llama_cpp.server"
+IMAGE_CPU = "ghcr.io/ggml-org/llama.cpp:server"
+IMAGE_CUDA = "ghcr.io/ggml-org/llama.cpp:server-cuda"
+"""The llama.cpp project's own server images (README "Docker" section)."""
+CONTAINER_PORT = 8080
+MODELS_MOUNT = "/models"
 
 
 class LlamaCppOptions(GpuPinning):
@@ -156,44 +168,48 @@ class LlamaCppEngine(EngineAdapter):
     def _llama_server_argv(
         self, model: LocalModel, served_name: str, options: LlamaCppOptions, port: int
     ) -> list[str]:
-        threads, threads_batch = self._threads(options)
-        argv = [
+        model_args = ["--model", str(model.path)]
+        args = server_args(
+            model_args, served_name, options, "127.0.0.1", port, threads=self._threads(options)
+        )
+        return [
             str(self.llama_server),
-            "--model",
-            str(model.path),
-            "--alias",
-            served_name,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ctx-size",
-            str(options.ctx_size * options.parallel),
-            "--parallel",
-            str(options.parallel),
-            "--n-gpu-layers",
-            str(options.n_gpu_layers),
-            "--threads",
-            str(threads),
-            "--threads-batch",
-            str(threads_batch),
-            "--batch-size",
-            str(options.batch_size),
-            "--ubatch-size",
-            str(options.ubatch_size),
-            "--flash-attn",
-            options.flash_attn,
-            "--cache-type-k",
-            options.cache_type_k,
-            "--cache-type-v",
-            options.cache_type_v,
-            "--metrics",
-            "--no-webui",
+            *args,
+            *_embedding_flags(model, options),
+            *_memory_flags(options),
         ]
-        argv += _embedding_flags(model, options)
-        argv += ["--mlock"] if options.mlock else []
-        argv += [] if options.mmap else ["--no-mmap"]
-        return argv
+
+    def container(
+        self, model: LocalModel, served_name: str, options: EngineOptions, gpus: int
+    ) -> ContainerSpec:
+        """The official llama.cpp server image (CUDA build when GPUs are asked for); the
+        model comes from Hugging Face where it has a repo there, else from a volume."""
+        assert isinstance(options, LlamaCppOptions)
+        if model.origin.startswith("hf:"):
+            source = ["--hf-repo", model.origin.removeprefix("hf:"), "--hf-file", model.path.name]
+            volume = None
+        else:
+            source, volume = ["--model", f"{MODELS_MOUNT}/{model.path.name}"], MODELS_MOUNT
+        threads = (
+            (options.threads, options.threads_batch or options.threads) if options.threads else None
+        )
+        args = server_args(source, served_name, options, "0.0.0.0", CONTAINER_PORT, threads=threads)
+        pooling = [
+            "--embeddings",
+            "--pooling",
+            "mean" if options.pooling == "auto" else options.pooling,
+        ]
+        args += pooling if options.embeddings else []
+        return ContainerSpec(
+            image=IMAGE_CUDA if gpus else IMAGE_CPU,
+            command=(),
+            args=(*args, *_memory_flags(options)),
+            port=CONTAINER_PORT,
+            health_path="/health",
+            env=options.pinning_env(),
+            gpus=gpus,
+            model_volume=volume,
+        )
 
     def _python_server_argv(
         self, model: LocalModel, served_name: str, options: LlamaCppOptions, port: int
@@ -241,6 +257,32 @@ class LlamaCppEngine(EngineAdapter):
             "--interrupt_requests",
             "False",
         ]
+
+
+def server_args(
+    model_args: list[str],
+    served_name: str,
+    options: LlamaCppOptions,
+    host: str,
+    port: int,
+    *,
+    threads: tuple[int, int] | None,
+) -> list[str]:
+    """llama-server's arguments after the program; `threads` None leaves it to llama-server
+    (a container's cores are not this machine's)."""
+    args = [*model_args, "--alias", served_name, "--host", host, "--port", str(port)]
+    args += ["--ctx-size", str(options.ctx_size * options.parallel)]
+    args += ["--parallel", str(options.parallel), "--n-gpu-layers", str(options.n_gpu_layers)]
+    if threads is not None:
+        args += ["--threads", str(threads[0]), "--threads-batch", str(threads[1])]
+    args += ["--batch-size", str(options.batch_size), "--ubatch-size", str(options.ubatch_size)]
+    args += ["--flash-attn", options.flash_attn]
+    args += ["--cache-type-k", options.cache_type_k, "--cache-type-v", options.cache_type_v]
+    return [*args, "--metrics", "--no-webui"]
+
+
+def _memory_flags(options: LlamaCppOptions) -> list[str]:
+    return (["--mlock"] if options.mlock else []) + ([] if options.mmap else ["--no-mmap"])
 
 
 def _python_gpu_offload() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,6 +38,7 @@ from engines.server.errors import (
     from_validation_error,
 )
 from engines.server.state import ServerState
+from engines.supervisor import EngineState, ManagedEngine
 from hardware import snapshot_to_dict
 from profiles.library import ProfileError
 
@@ -93,8 +95,15 @@ def add_engine_routes(router: APIRouter, state: ServerState) -> None:
 
     @router.get("/engines")
     async def list_engines() -> list[dict[str, Any]]:
-        """Each engine's status with its use: requests in flight and queued, last use."""
-        return [{**e.status(), **state.pool.usage(e)} for e in supervisor.engines()]
+        """Each engine's status with its use (requests in flight and queued, last use) and,
+        where the engine publishes them, live figures from its own metrics (vLLM's KV
+        cache)."""
+        engines = supervisor.engines()
+        live = await asyncio.gather(*(live_report(state, e) for e in engines))
+        return [
+            {**e.status(), **state.pool.usage(e), "live": found}
+            for e, found in zip(engines, live, strict=True)
+        ]
 
     @router.get("/pool")
     async def pool_status() -> dict[str, Any]:
@@ -127,6 +136,27 @@ def add_engine_routes(router: APIRouter, state: ServerState) -> None:
         except EngineError as error:
             raise api_error_from(error) from None
         return {"name": engine.name, "lines": log_tail(engine.log_path, lines)}
+
+
+async def live_report(state: ServerState, engine: ManagedEngine) -> dict[str, Any] | None:
+    """The engine's own figures (None if it has none or does not answer within a second)."""
+    spec, adapter = engine.spec, engine.request.adapter
+    if spec is None or spec.metrics_path is None or not adapter.reports_metrics:
+        return None
+    if engine.state != EngineState.READY:
+        return None
+    timeout = aiohttp.ClientTimeout(total=1.0)
+    url = engine.base_url + spec.metrics_path
+    try:
+        async with state.upstream.session.get(
+            url, timeout=timeout, headers=dict(spec.upstream_headers)
+        ) as response:
+            text = await response.text() if response.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+    memory = engine.request.memory
+    report = adapter.metrics_report(text, memory.bytes if memory else None) if text else None
+    return dict(report) if report else None
 
 
 def add_record_routes(router: APIRouter, state: ServerState) -> None:

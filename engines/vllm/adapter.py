@@ -60,6 +60,7 @@ class VllmEngine(EngineAdapter):
     model_formats = ("safetensors",)
     supports_gpu_offload = True
     supports_multi_gpu = True
+    reports_metrics = True
     Options = VllmOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

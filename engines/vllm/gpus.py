@@ -20,6 +20,8 @@ MIN_CAPABILITY: dict[str, float] = {
     "fp8": 7.5, "bitsandbytes": 7.0, "gguf": 7.0, "compressed-tensors": 7.5,
 }  # fmt: skip
 ON_AMD = frozenset({"fp8", "gguf", "compressed-tensors"})
+MIN_NVIDIA_CAPABILITY = 7.0
+"""vLLM's CUDA build targets Volta (SM 7.0) and newer."""
 
 
 def usable_gpus(snapshot: MachineSnapshot, pinned: Sequence[int] | None) -> list[GpuSnapshot]:
@@ -31,6 +33,17 @@ def usable_gpus(snapshot: MachineSnapshot, pinned: Sequence[int] | None) -> list
     ]
     if pinned is not None:
         gpus = [g for g in gpus if g.index in pinned]
+    too_old = [
+        g for g in gpus if g.vendor == "NVIDIA" and (_capability(g) or 99) < MIN_NVIDIA_CAPABILITY
+    ]
+    if gpus and len(too_old) == len(gpus):
+        old = too_old[0]
+        raise EngineUnavailableError(
+            f"vLLM needs an NVIDIA GPU of compute capability {MIN_NVIDIA_CAPABILITY:g} (Volta) or "
+            f"newer; gpu{old.index} ({old.name}) is {_capability(old):g}: serve the model with "
+            "llama.cpp (--engine llama.cpp)"
+        )
+    gpus = [g for g in gpus if g not in too_old]
     if not gpus:
         why = snapshot.gpu_absence_reason or "none of them is an NVIDIA or AMD GPU"
         where = f" among --gpus {','.join(map(str, pinned))}" if pinned else ""

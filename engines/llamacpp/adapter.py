@@ -114,9 +114,12 @@ class LlamaCppEngine(EngineAdapter):
             return [self.settings.llama_server_path]
         found = [Path(p) for p in [shutil.which(LLAMA_SERVER)] if p]
         plan = build.make_plan(dict(os.environ))
-        built = self.locations.build_dir / "llama-server"
-        found.append(built / plan.key / LLAMA_SERVER)
-        found.extend(sorted(built.glob(f"*/{LLAMA_SERVER}"), key=lambda p: -p.stat().st_mtime))
+        found.append(self.locations.build_dir / plan.server_binary.relative_to(plan.cache_root))
+        built = [
+            *self.locations.build_dir.glob(f"llama-cpp/*/{LLAMA_SERVER}"),
+            *self.locations.build_dir.glob(f"llama-server/*/{LLAMA_SERVER}"),
+        ]
+        found.extend(sorted(built, key=lambda p: -p.stat().st_mtime))
         return found
 
     def runtime(self) -> str:

@@ -74,6 +74,13 @@ class LlamaCppOptions(GpuPinning):
         description="How token embeddings become one vector (auto: the model's own, "
         "else mean; llama-server only).",
     )
+    poll: int = Field(
+        50,
+        ge=0,
+        le=100,
+        description="How hard idle worker threads spin waiting for work (llama-server; 0: "
+        "they sleep, leaving the cores to the gateway and clients on small machines).",
+    )
     mlock: bool = Field(False, description="Lock the weights in RAM (no swapping).")
     mmap: bool = Field(True, description="Memory-map the model file.")
 
@@ -281,6 +288,7 @@ def server_args(
     args += ["--batch-size", str(options.batch_size), "--ubatch-size", str(options.ubatch_size)]
     args += ["--flash-attn", options.flash_attn]
     args += ["--cache-type-k", options.cache_type_k, "--cache-type-v", options.cache_type_v]
+    args += ["--poll", str(options.poll)]
     return [*args, "--metrics", "--no-webui"]
 
 

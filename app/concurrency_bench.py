@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from app.background import BackgroundServer
 from bench.overhead import aggregate_throughput, alternate
 from bench.report import describe_machine
 from catalog import LocalModel, LocalModels, load_catalog, read_gguf_info, resolve_model
+from engines.llamacpp import build
 from engines.process import free_port
 from hardware import discover
 from profiles import Locations
@@ -77,66 +81,99 @@ def llama_bench_tg(binary: Path, model: LocalModel, threads: int, tokens: int) -
 
 
 async def levels(urls: dict[str, str], body: dict[str, Any]) -> dict[str, dict[int, float]]:
+    """Aggregate tok/s per server and level; both servers back to back at each level."""
     found: dict[str, dict[int, float]] = {name: {} for name in urls}
     for level in LEVELS:
         for name, url in urls.items():
             rate, samples = await aggregate_throughput(url, body, max(4, 2 * level), level)
             complete = sum(1 for s in samples if s.ok and s.output_tokens == body["max_tokens"])
             if complete < len(samples):
-                print(
-                    f"warning: {name} at {level}: {complete}/{len(samples)} complete",
-                    file=sys.stderr,
-                )
+                note = f"{name} at {level} streams: {complete}/{len(samples)} complete answers"
+                print(f"warning: {note}", file=sys.stderr)
             found[name][level] = rate
     return found
 
 
-def table(rates: dict[str, dict[int, float]]) -> list[str]:
-    ours, base = rates["hostbench launch"], rates["llama_cpp.server"]
+def ratio_rows(runs: list[dict[str, dict[int, float]]]) -> list[str]:
+    """One row per level: each repetition's figures, and the median ratio."""
     rows = [
-        "| streams | hostbench launch tok/s | llama_cpp.server tok/s | ratio |",
+        "| streams | hostbench launch tok/s (each repetition) | llama_cpp.server tok/s "
+        "(each repetition) | median ratio |",
         "|---|---|---|---|",
     ]
-    rows += [f"| {n} | {ours[n]:.1f} | {base[n]:.1f} | {ours[n] / base[n]:.2f}x |" for n in LEVELS]
+    for n in LEVELS:
+        ours = [run["hostbench launch"][n] for run in runs]
+        base = [run["llama_cpp.server"][n] for run in runs]
+        ratio = statistics.median(o / b for o, b in zip(ours, base, strict=True))
+        rows.append(f"| {n} | {_figures(ours)} | {_figures(base)} | {ratio:.2f}x |")
     return rows
+
+
+def _figures(values: list[float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in values)
+
+
+@dataclass
+class Session:
+    """Both servers, started once for every repetition."""
+
+    args: argparse.Namespace
+    model: LocalModel
+    urls: dict[str, str]
+    body: dict[str, Any]
+
+    def repetition(self) -> tuple[dict[str, dict[int, float]], float, float | None]:
+        rates = asyncio.run(levels(self.urls, self.body))
+        args, tg = self.args, None
+        if args.llama_bench is not None:
+            tg = llama_bench_tg(args.llama_bench, self.model, args.threads, args.max_tokens)
+        ours = {"ours": self.urls["hostbench launch"]}
+        single = asyncio.run(alternate(ours, self.body, args.rounds))["ours"]
+        return rates, single.decode_tokens_per_s(), tg
+
+
+def report(session: Session, launch: list[str], runtime: str) -> list[str]:
+    runs, decodes, tgs = [], [], []
+    for _ in range(session.args.repeat):
+        rates, decode, tg = session.repetition()
+        runs.append(rates)
+        decodes.append(decode)
+        tgs.append(tg)
+    lines = [f"Machine: {describe_machine(discover())}", ""]
+    lines += [f"Our launch: {runtime}, `hostbench launch {' '.join(launch)}`", ""]
+    lines += ratio_rows(runs)
+    measured = [t for t in tgs if t]
+    if measured:
+        threads, tokens = session.args.threads, session.args.max_tokens
+        ratios = [d / t for d, t in zip(decodes, measured, strict=True)]
+        lines += [
+            "",
+            f"1-stream decode through the gateway (1 / median TPOT): {_figures(decodes)} tok/s; "
+            f"llama-bench tg{tokens} -t {threads}: {_figures(measured)} tok/s; "
+            f"median ratio {statistics.median(ratios):.2f}",
+        ]
+    return lines
 
 
 def measure(args: argparse.Namespace, model: LocalModel, logs: Path) -> list[str]:
     launch = [args.model, "--parallel", "8", "--threads", str(args.threads), "--ctx-size", "2048"]
+    launch += [*args.launch_option]
     server = BackgroundServer(launch, free_port(), logs / "server.stderr")
     baseline_port, baseline = free_port(), None
     try:
         ready = server.wait_ready()
         baseline = start_baseline(model, baseline_port, logs / "baseline.log")
-        body = request_body(ready["name"], model, args.max_tokens)
         urls = {
             "hostbench launch": f"{server.base_url}/v1",
             "llama_cpp.server": f"http://127.0.0.1:{baseline_port}/v1",
         }
-        rates = asyncio.run(levels(urls, body))
-        single = asyncio.run(alternate({"ours": urls["hostbench launch"]}, body, args.rounds))
+        body = request_body(ready["name"], model, args.max_tokens)
+        return report(Session(args, model, urls, body), launch, ready["runtime"])
     finally:
         server.stop()
         if baseline is not None:
             baseline.terminate()
             baseline.wait(30)
-    decode = single["ours"].decode_tokens_per_s()
-    lines = [
-        f"Machine: {describe_machine(discover())}",
-        "",
-        f"Our launch: {ready['runtime']}, `{' '.join(launch)}`",
-        "",
-    ]
-    lines += table(rates)
-    if args.llama_bench is not None:
-        tg = llama_bench_tg(args.llama_bench, model, args.threads, args.max_tokens)
-        lines += [
-            "",
-            f"1-stream decode (1 / median TPOT, {args.rounds} requests): {decode:.1f} tok/s; "
-            f"llama-bench tg{args.max_tokens} -t {args.threads}: {tg:.1f} tok/s; "
-            f"ratio {decode / tg:.2f}",
-        ]
-    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,8 +182,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=10, help="single-stream requests")
-    parser.add_argument("--llama-bench", type=Path, help="llama-bench binary for the tg rate")
+    parser.add_argument(
+        "--llama-bench", type=Path, help="llama-bench for the tg rate (default: the set-up's)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions in one run")
+    parser.add_argument(
+        "--launch-option", action="append", default=[], help="extra `hostbench launch` flag"
+    )
     args = parser.parse_args(argv)
+    if args.llama_bench is None:
+        built = build.make_plan(dict(os.environ)).native_dir / "llama-bench"
+        args.llama_bench = built if built.is_file() else None
     locations = Locations.from_env().ensure()
     from bench import Store
 

@@ -66,17 +66,16 @@ def recommend_engine(
     if not vllm.runnable:
         return Recommendation(LLAMA_CPP, (f"vLLM cannot run it here: {vllm.why}",), (llama, vllm))
     if users >= MANY_USERS:
-        reasons = (
+        many = (
             f"{users} concurrent users on a supported GPU: vLLM batches them continuously "
-            "over a paged KV cache",
-            vllm.why,
+            "over a paged KV cache"
         )
-        return Recommendation(VLLM, reasons, (vllm, llama))
-    reasons = (
+        return Recommendation(VLLM, (many, vllm.why), (vllm, llama))
+    few = (
         f"{users} user(s): llama.cpp starts fast and holds only what the model needs; "
-        f"vLLM pays off from about {MANY_USERS} concurrent users (hostbench fit --users N)",
+        f"vLLM pays off from about {MANY_USERS} concurrent users (hostbench fit --users N)"
     )
-    return Recommendation(LLAMA_CPP, reasons, (llama, vllm))
+    return Recommendation(LLAMA_CPP, (few,), (llama, vllm))
 
 
 def _vllm_choice(

@@ -74,6 +74,8 @@ def loaded(server: ServerProcess) -> dict[str, dict[str, Any]]:
 
 def test_second_model_evicts_the_first_and_both_answer(budget_server: ServerProcess) -> None:
     assert loaded(budget_server) == {}, "nothing loads before it is asked for"
+    listed = httpx.get(budget_server.openai_url + "/models", timeout=30).json()["data"]
+    assert {(m["id"], m["state"]) for m in listed} == {("base", "offered"), ("quant", "offered")}
     first = chat(budget_server, "base")
     assert first.status_code == 200, first.text
     assert set(loaded(budget_server)) == {"base"}

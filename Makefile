@@ -1,8 +1,10 @@
 # The README's two commands: `make run` and `make test`. Each sets everything up first.
-# Set-up: a virtual environment, llama-cpp-python compiled for this machine (CUDA when nvcc
+# Set-up: a virtual environment; llama.cpp compiled once for this machine (CUDA when nvcc
 # and an NVIDIA GPU are present, Metal on Apple silicon, else CPU; HOSTBENCH_LLAMA_BACKEND
-# or CMAKE_ARGS override), the project, a llama-server binary, and the default model.
-# Native builds are cached under ~/.cache/hostbench/build, so only the first set-up compiles.
+# or CMAKE_ARGS override) as shared libraries plus llama-server and llama-bench, with
+# llama-cpp-python built on those libraries (HOSTBENCH_LLAMA_ONE_COMPILE=0: the former two
+# compiles); the project; the default model. Native builds are cached under
+# ~/.cache/hostbench/build, so only the first set-up compiles.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +14,7 @@ BUILD := $(BIN)/python engines/llamacpp/build.py
 DEFAULT_MODEL := smollm2-135m-instruct
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lint screenshots clean
+.PHONY: run test setup lint screenshots clean llama-server
 
 run: setup
 	$(BIN)/hostbench launch $(DEFAULT_MODEL)
@@ -29,13 +31,16 @@ $(STAMP): pyproject.toml engines/llamacpp/build.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "llama.cpp backend: $$($(BUILD) backend)"
-	@echo "Building llama-cpp-python if this machine has no cached build (about 10 minutes on 2 cores) ..."
-	$(BIN)/python -m pip install --quiet "$$($(BUILD) wheel)"
+	@echo "Building llama.cpp and llama-cpp-python if this machine has no cached build (one compile, 10-15 minutes on 2 cores) ..."
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps "$$($(BUILD) wheel)"
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@echo "Building llama-server if this machine has no cached build (about 10 minutes on 2 cores) ..."
 	$(BIN)/hostbench engines build
 	$(BIN)/hostbench pull $(DEFAULT_MODEL)
 	touch $(STAMP)
+
+# llama-server alone (already part of the set-up): from the one-compile build, or built.
+llama-server: setup
+	$(BIN)/hostbench engines build
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -24,7 +24,8 @@ class BackgroundServerError(RuntimeError):
 
 
 class BackgroundServer:
-    """Start with `hostbench launch ARGS --json`; ready once it prints its JSON line."""
+    """Start with `hostbench launch ARGS --json` (or `serve`); ready once it prints its
+    JSON line: the model is ready, or (for `serve`) the server listens."""
 
     def __init__(
         self,
@@ -33,14 +34,17 @@ class BackgroundServer:
         stderr_path: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        *,
+        command: str = "launch",
     ) -> None:
         self.port = port
+        self.ready_event = "listening" if command == "serve" else "ready"
         self.stderr_path = stderr_path
         stderr_path.parent.mkdir(parents=True, exist_ok=True)
         self._stderr = stderr_path.open("w")
-        command = [sys.executable, "-m", "app", "launch", *args, "--port", str(port), "--json"]
+        argv = [sys.executable, "-m", "app", command, *args, "--port", str(port), "--json"]
         self.proc = subprocess.Popen(
-            command,
+            argv,
             cwd=cwd,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             stdout=subprocess.PIPE,
@@ -75,7 +79,7 @@ class BackgroundServer:
                 code = self.proc.wait()
                 raise BackgroundServerError(f"server exited {code}:\n{self.stderr_tail()}")
             event = json.loads(line)
-            if event.get("event") == "ready":
+            if event.get("event") == self.ready_event:
                 self.ready = event
                 return event
         raise BackgroundServerError(f"server not ready after {timeout_s:.0f} s")

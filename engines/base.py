@@ -6,12 +6,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from catalog import LocalModel
+from catalog import Catalog, LocalModel
+from engines.errors import UnsupportedExportError
 from profiles import EngineSettings, Locations
+
+if TYPE_CHECKING:
+    from hardware import MachineSnapshot
+    from profiles.resolver import Resolution
+
+GIB = float(1 << 30)
 
 
 class EngineOptions(BaseModel):
@@ -19,6 +26,60 @@ class EngineOptions(BaseModel):
     become the CLI flag, the TUI form field and the profile key."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class GpuPinning(EngineOptions):
+    """Which GPUs an engine may see; declared once for every engine that runs on GPUs."""
+
+    gpus: str | None = Field(
+        None,
+        pattern=r"^\d+(,\d+)*$",
+        description="GPU indices this engine may use, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES; "
+        "default: all).",
+    )
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _join(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return ",".join(str(v) for v in value)
+        return value
+
+    def gpu_indices(self) -> tuple[int, ...] | None:
+        return None if self.gpus is None else tuple(int(i) for i in self.gpus.split(","))
+
+    def pinning_env(self) -> dict[str, str]:
+        """NVIDIA and AMD runtimes each read their own variable; set both."""
+        if self.gpus is None:
+            return {}
+        return {"CUDA_VISIBLE_DEVICES": self.gpus, "HIP_VISIBLE_DEVICES": self.gpus}
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """What a launch will hold in memory, as the pool's budget counts it."""
+
+    bytes: int | None
+    basis: str
+    """How the figure was worked out, shown by `hostbench ps`."""
+    refusal: str | None = None
+    """Why the launch cannot fit, with the fix; None when it can."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """How the engine runs in a container image, for `hostbench export`."""
+
+    image: str
+    command: tuple[str, ...]
+    """Replaces the image's entrypoint; empty keeps it."""
+    args: tuple[str, ...]
+    port: int
+    health_path: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    gpus: int = 0
+    model_volume: str | None = None
+    """Where a model file must be mounted (a GGUF with no download source), or None."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +98,13 @@ class LaunchSpec:
     token_count_path: str | None = None
     """For runtimes that end an over-long stream silently instead of refusing it
     (llama-cpp-python): an endpoint counting tokens, so the gateway can check first."""
+    upstream_headers: Mapping[str, str] = field(default_factory=dict)
+    """Sent with every request the gateway makes to the engine (its own API key)."""
+    models_path: str | None = None
+    """Checked after `health_path`: ready only once it lists the served name (a server can
+    be healthy before its model is registered)."""
+    metrics_path: str | None = None
+    """Prometheus metrics of the engine, where it publishes them."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +125,8 @@ class EngineAdapter(ABC):
     model_formats: ClassVar[tuple[str, ...]]
     supports_gpu_offload: ClassVar[bool] = False
     supports_multi_gpu: ClassVar[bool] = False
+    reports_metrics: ClassVar[bool] = False
+    """Whether `metrics_report` reads anything from the engine's metrics."""
     Options: ClassVar[type[EngineOptions]]
 
     def __init__(
@@ -80,3 +150,48 @@ class EngineAdapter(ABC):
 
     def model_path_ok(self, path: Path) -> bool:
         return path.suffix.lower().lstrip(".") in self.model_formats
+
+    def locate_model(
+        self, text: str, catalog: Catalog, options: Mapping[str, object]
+    ) -> LocalModel | None:
+        """The model for `text` when this engine finds models its own way (vLLM loads Hugging
+        Face repos itself); None lets the launcher resolve (and pull) a model file.
+        `options` are the profile's and the user's, before any fit estimate."""
+        return None
+
+    def memory_plan(
+        self,
+        model: LocalModel | None,
+        options: EngineOptions,
+        resolution: Resolution,
+        snapshot: MachineSnapshot,
+    ) -> MemoryPlan:
+        """The memory this launch holds: the fit estimate's GPU figure when layers are
+        offloaded, else its RAM figure."""
+        report = resolution.report
+        if report is None:
+            return MemoryPlan(None, "no estimate for this engine", resolution.refusal)
+        placement = report.placement
+        if placement.gpus:
+            need = placement.gpu_bytes
+            where = f"VRAM, {placement.n_gpu_layers} of {report.shape.n_layers + 1} layers"
+        else:
+            need, where = placement.ram.need_bytes, "RAM"
+        basis = f"fit estimate: {need / GIB:.2f} GiB of {where}"
+        return MemoryPlan(need, basis, resolution.refusal)
+
+    def finalize(self, options: EngineOptions, snapshot: MachineSnapshot) -> EngineOptions:
+        """Options with every `auto` that depends on the machine decided, for launching."""
+        return options
+
+    def metrics_report(self, text: str, memory_bytes: int | None) -> dict[str, object] | None:
+        """Live figures from the engine's own metrics for `hostbench ps`, if it has any."""
+        return None
+
+    def container(
+        self, model: LocalModel, served_name: str, options: EngineOptions, gpus: int
+    ) -> ContainerSpec:
+        """How to run this engine in a container (`hostbench export`)."""
+        raise UnsupportedExportError(
+            f"{self.display_name} cannot be exported; export supports llama.cpp and vllm"
+        )

@@ -45,3 +45,7 @@ class InsecureBindError(EngineError):
 
 class UnsupportedOptionError(EngineError):
     """The option cannot work with this engine runtime and model; the message says why."""
+
+
+class UnsupportedExportError(EngineError):
+    """The engine has no container image hostbench knows how to configure."""

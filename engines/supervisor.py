@@ -21,7 +21,7 @@ import httpx
 
 from catalog import LocalModel
 from engines import process
-from engines.base import EngineAdapter, EngineOptions, LaunchSpec
+from engines.base import EngineAdapter, EngineOptions, LaunchSpec, MemoryPlan
 from engines.errors import EngineExistsError, EngineNotFoundError, EngineStartError
 from profiles import EngineSettings
 
@@ -61,6 +61,10 @@ class LaunchRequest:
     options: EngineOptions
     served_name: str
     aliases: tuple[str, ...] = ()
+    memory: MemoryPlan | None = None
+    """What the engine will hold, for the pool's memory budget."""
+    on_demand: bool = False
+    """Started for a request (may be evicted or unloaded when idle), not by a user."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -167,17 +171,27 @@ class ManagedEngine:
 
     async def _wait_ready(self, spec: LaunchSpec, proc: asyncio.subprocess.Process) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout_s
-        url = f"http://127.0.0.1:{spec.port}{spec.health_path}"
-        async with httpx.AsyncClient(timeout=2.0) as client:
+        base = f"http://127.0.0.1:{spec.port}"
+        headers = dict(spec.upstream_headers)
+        async with httpx.AsyncClient(base_url=base, timeout=2.0, headers=headers) as client:
             while time.monotonic() < deadline:
                 if proc.returncode is not None:
                     raise self._start_error(f"exited with code {proc.returncode} while loading")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(url)).status_code == 200:
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    if await self._answers(client, spec):
                         return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(proc.wait()), 0.1)
         raise self._start_error(f"was not ready after {self.settings.ready_timeout_s:.0f} s")
+
+    async def _answers(self, client: httpx.AsyncClient, spec: LaunchSpec) -> bool:
+        """Healthy, and (where the runtime says to look) listing the served name."""
+        if (await client.get(spec.health_path)).status_code != 200:
+            return False
+        if spec.models_path is None:
+            return True
+        listed = (await client.get(spec.models_path)).json().get("data", [])
+        return any(isinstance(m, dict) and m.get("id") == self.name for m in listed)
 
     def _start_error(self, what: str) -> EngineStartError:
         runtime = self._run.spec.runtime if self._run.spec else "engine"
@@ -217,7 +231,7 @@ class ManagedEngine:
             run.retry_at = None
             return
 
-    async def stop(self, grace_s: float = 5.0) -> None:
+    async def stop(self, grace_s: float = 5.0, reason: str | None = None) -> None:
         self._stopping = True
         self._run.state = EngineState.STOPPING
         if self._watcher is not None and self._watcher is not asyncio.current_task():
@@ -227,10 +241,11 @@ class ManagedEngine:
         if self._run.proc is not None:
             self._run.last_exit_code = await process.terminate(self._run.proc, grace_s)
         self._run.state = EngineState.STOPPED
-        self._emit("stopped", self._run.last_exit_code)
+        self._emit("stopped", self._run.last_exit_code, reason)
 
     def status(self) -> dict[str, Any]:
         run, spec, model = self._run, self._run.spec, self.request.model
+        memory = self.request.memory
         return {
             "name": self.name,
             "aliases": list(self.request.aliases),
@@ -250,6 +265,9 @@ class ManagedEngine:
             "context_limit": spec.context_limit if spec else None,
             "options": self.request.options.model_dump(mode="json"),
             "log_path": str(self.log_path),
+            "on_demand": self.request.on_demand,
+            "memory_bytes": memory.bytes if memory else None,
+            "memory_basis": memory.basis if memory else None,
         }
 
 
@@ -303,9 +321,9 @@ class Supervisor:
             raise
         return engine
 
-    async def stop(self, name: str) -> dict[str, Any]:
+    async def stop(self, name: str, reason: str | None = None) -> dict[str, Any]:
         engine = self.get(name)
-        await engine.stop()
+        await engine.stop(reason=reason)
         self._engines.pop(engine.name, None)
         return engine.status()
 

@@ -9,6 +9,21 @@ and `Resolution`, `profiles.planning.plan_options`, `profiles.profile.CostSettin
 """
 
 from profiles.locations import Locations
-from profiles.settings import CostDefaults, EngineSettings, ServerSettings, Settings
+from profiles.settings import (
+    CostDefaults,
+    EngineSettings,
+    OfferedModel,
+    PoolSettings,
+    ServerSettings,
+    Settings,
+)
 
-__all__ = ["CostDefaults", "EngineSettings", "Locations", "ServerSettings", "Settings"]
+__all__ = [
+    "CostDefaults",
+    "EngineSettings",
+    "Locations",
+    "OfferedModel",
+    "PoolSettings",
+    "ServerSettings",
+    "Settings",
+]

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from hardware import MachineSnapshot
 from profiles.profile import (
     AUTO,
+    DEFAULT_ENGINE,
     SHIPPED_DIR,
     CostSettings,
     Profile,
@@ -69,19 +70,37 @@ class ProfileLibrary:
             raise ProfileError(f"no profile matches {gpus} GPU(s) with {vram:.0f} GiB")
         return max(candidates, key=lambda p: p.match.specificity if p.match else (0, 0.0))
 
-    def resolve(self, name: str | None, snapshot: MachineSnapshot) -> ResolvedProfile:
-        """`name` with its chain applied; None (or "auto") picks the matching profile."""
+    def resolve(
+        self, name: str | None, snapshot: MachineSnapshot, engine_id: str = DEFAULT_ENGINE
+    ) -> ResolvedProfile:
+        """`name` with its chain applied, with the options meant for `engine_id`; None (or
+        "auto") picks the matching profile."""
         chain = self._chain(name, snapshot)
         engine: dict[str, Any] = {}
         source: dict[str, str] = {}
         cost = CostSettings()
         for profile in chain:
-            engine.update(profile.engine)
-            source.update(dict.fromkeys(profile.engine, profile.name))
+            options = profile.options_for(engine_id)
+            engine.update(options)
+            source.update(dict.fromkeys(options, profile.name))
             cost = cost.merged(profile.cost)
         top = chain[-1]
         names = tuple(p.name for p in chain)
-        return ResolvedProfile(top.name, top.description, names, engine, cost, source)
+        return ResolvedProfile(
+            top.name, top.description, names, engine, cost, source, engine_id=engine_id
+        )
+
+    def engine_of(self, name: str | None) -> str | None:
+        """The engine a named profile (or one it extends) is for, if it says."""
+        current = None if name in (None, AUTO) else self.get(str(name))
+        seen: set[str] = set()
+        while current is not None and current.name not in seen:
+            if current.engine_name:
+                return current.engine_name
+            seen.add(current.name)
+            parent = current.extends
+            current = None if parent in (None, AUTO) else self.profiles.get(str(parent))
+        return None
 
     def _chain(self, name: str | None, snapshot: MachineSnapshot) -> list[Profile]:
         current = self.matching(snapshot) if name in (None, AUTO) else self.get(str(name))

@@ -14,6 +14,7 @@ from catalog.model_shape import ModelShape
 from hardware import MachineSnapshot, discover
 from profiles.library import ProfileLibrary
 from profiles.locations import Locations
+from profiles.profile import DEFAULT_ENGINE
 from profiles.resolver import Resolution, resolve_options
 
 
@@ -29,11 +30,13 @@ def plan_options(
     defaults: Mapping[str, Any],
     locations: Locations,
     snapshot: MachineSnapshot | None = None,
+    engine_id: str = DEFAULT_ENGINE,
 ) -> Resolution:
-    """Resolve `profile` (None: the one matching this machine) and the options for `shape`."""
+    """Resolve `profile` (None: the one matching this machine) and the options for `shape`
+    on `engine_id`."""
     snapshot = snapshot or discover(locations.models_dir)
     library = ProfileLibrary.load(user_profiles_dir(locations))
-    resolved = library.resolve(profile, snapshot)
+    resolved = library.resolve(profile, snapshot, engine_id)
     return resolve_options(shape, snapshot, resolved, explicit, defaults)
 
 

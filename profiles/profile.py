@@ -20,6 +20,7 @@ from hardware import MachineSnapshot
 
 SHIPPED_DIR = Path(__file__).parent / "data"
 AUTO = "auto"
+DEFAULT_ENGINE = "llama.cpp"
 
 
 class _Strict(BaseModel):
@@ -70,12 +71,24 @@ class CostSettings(_Strict):
 
 
 class Profile(_Strict):
+    """`[engine]` holds options for the profile's own engine (`engine_name`, llama.cpp unless
+    said otherwise); `[engines.<id>]` tables hold options for other engines, so one hardware
+    profile can tune llama.cpp and vLLM alike."""
+
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     description: str = ""
     extends: str | None = None
+    engine_name: str | None = Field(
+        None, description="The engine this profile is for; launching with it picks that engine."
+    )
     match: HardwareMatch | None = None
     engine: dict[str, Any] = Field(default_factory=dict)
+    engines: dict[str, dict[str, Any]] = Field(default_factory=dict)
     cost: CostSettings = CostSettings()
+
+    def options_for(self, engine_id: str) -> dict[str, Any]:
+        own = self.engine if (self.engine_name or DEFAULT_ENGINE) == engine_id else {}
+        return {**own, **self.engines.get(engine_id, {})}
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,8 @@ class ResolvedProfile:
     cost: CostSettings
     source: dict[str, str]
     """Which profile in the chain set each engine option."""
+    engine_id: str = DEFAULT_ENGINE
+    """The engine `engine` holds options for."""
 
 
 def machine_gpus(snapshot: MachineSnapshot) -> tuple[int, float]:

@@ -7,8 +7,9 @@ HOSTBENCH_SERVER__PORT=9000 or HOSTBENCH_ENGINES__LLAMA_SERVER_PATH=/opt/llama-s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -84,6 +85,66 @@ class CostDefaults(BaseModel):
     )
 
 
+class OfferedModel(BaseModel):
+    """A model the server may start on its first request (`[[pool.models]]`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="Model name clients send.")
+    model: str = Field(
+        min_length=1, description="Catalog id, id:QUANT, local id, .gguf path or (vLLM) HF repo."
+    )
+    engine: str | None = Field(
+        None, description="Engine adapter; default: the profile's, else llama.cpp."
+    )
+    aliases: list[str] = Field(default_factory=list, description="Other names that reach it.")
+    profile: str | None = Field(None, description="Launch profile; default: matches hardware.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Engine options.")
+    idle_ttl_s: float | None = Field(
+        None, ge=0, description="Unload after this long idle (default: pool.idle_ttl_s)."
+    )
+    max_concurrent: int | None = Field(
+        None, ge=0, description="Requests served at once (default: pool.max_concurrent)."
+    )
+
+
+class PoolSettings(BaseModel):
+    """Many models behind one endpoint: which ones start on demand, and within what memory.
+
+    Engines launched explicitly (`hostbench launch`, the control API) count against the
+    budget but are never evicted or unloaded for idleness; engines started on demand are."""
+
+    models: list[OfferedModel] = Field(
+        default_factory=list, description="Models started on their first request."
+    )
+    offer_local_models: bool = Field(
+        False, description="Also start any local model (`hostbench models`) by its id on demand."
+    )
+    memory_budget_gib: float | None = Field(
+        None,
+        gt=0,
+        description="Memory all engines may hold together (default: the free VRAM, or RAM "
+        "without a GPU, when the first model loads on demand).",
+    )
+    idle_ttl_s: float = Field(
+        0, ge=0, description="Unload an on-demand engine idle this long (0: never)."
+    )
+    load_timeout_s: float = Field(
+        300, gt=0, description="How long a request waits for its model to load."
+    )
+    max_concurrent: int = Field(
+        0,
+        ge=0,
+        description="Requests one model serves at once; more wait in a queue (0: no limit).",
+    )
+    max_queue: int = Field(
+        64, ge=0, description="Requests that may wait per model; beyond it the answer is 429."
+    )
+    queue_timeout_s: float = Field(
+        300, gt=0, description="How long a queued request waits for its turn before a 503."
+    )
+
+
 class Settings(BaseSettings):
     """Everything a user can configure, with a docstring-like description per field."""
 
@@ -94,6 +155,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     engines: EngineSettings = EngineSettings()
     cost: CostDefaults = CostDefaults()
+    pool: PoolSettings = PoolSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -2,10 +2,48 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+import tomllib
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINE_GROUP = "hostbench.engines"
+
+
+def _declare_checkout_engines() -> None:
+    """Make the engine entry points this checkout's pyproject.toml declares visible, when
+    the environment's (editable) install of hostbench predates them: entry points are read
+    from installed metadata, which only a reinstall refreshes. Children inherit it through
+    PYTHONPATH. A fresh `make setup` has them all, and then this does nothing."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    wanted = declared[ENGINE_GROUP]
+    installed = {ep.name for ep in entry_points(group=ENGINE_GROUP)}
+    if set(wanted) <= installed:
+        return
+    site = Path(tempfile.mkdtemp(prefix="hostbench-checkout-metadata-"))
+    atexit.register(shutil.rmtree, site, True)
+    info = site / "hostbench_checkout_engines-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: hostbench-checkout-engines\nVersion: 0\n"
+    )
+    lines = [f"[{ENGINE_GROUP}]", *(f"{name} = {target}" for name, target in wanted.items())]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    sys.path.append(str(site))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (os.environ.get("PYTHONPATH"), str(site)) if p
+    )
+
+
+_declare_checkout_engines()
 
 
 @pytest.fixture

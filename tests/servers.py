@@ -50,11 +50,11 @@ class ServerProcess(BackgroundServer):
         home: Path,
         args: Sequence[str] = (DEFAULT_MODEL,),
         env: Mapping[str, str] | None = None,
+        command: str = "launch",
     ) -> None:
         port = free_port()
-        super().__init__(
-            args, port, home / f"server-{port}.stderr", hostbench_env(home, env), cwd=ROOT
-        )
+        stderr = home / f"server-{port}.stderr"
+        super().__init__(args, port, stderr, hostbench_env(home, env), cwd=ROOT, command=command)
         self.home = home
 
     def stderr(self) -> str:

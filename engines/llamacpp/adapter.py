@@ -20,7 +20,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from catalog import LocalModel, read_gguf_info
-from engines.base import Availability, EngineAdapter, EngineOptions, LaunchSpec
+from engines.base import (
+    Availability,
+    ContainerSpec,
+    EngineAdapter,
+    EngineOptions,
+    GpuPinning,
+    LaunchSpec,
+)
 from engines.errors import EngineUnavailableError, UnsupportedOptionError
 from engines.llamacpp import build
 from hardware import physical_core_count
@@ -29,9 +36,14 @@ KvCacheType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q
 
 LLAMA_SERVER = "llama-server"
 PYTHON_SERVER = "llama_cpp.server"
+IMAGE_CPU = "ghcr.io/ggml-org/llama.cpp:server"
+IMAGE_CUDA = "ghcr.io/ggml-org/llama.cpp:server-cuda"
+"""The llama.cpp project's own server images (README "Docker" section)."""
+CONTAINER_PORT = 8080
+MODELS_MOUNT = "/models"
 
 
-class LlamaCppOptions(EngineOptions):
+class LlamaCppOptions(GpuPinning):
     ctx_size: int = Field(
         4096, ge=256, le=1 << 20, description="Context window of each request, in tokens."
     )
@@ -61,6 +73,13 @@ class LlamaCppOptions(EngineOptions):
         "auto",
         description="How token embeddings become one vector (auto: the model's own, "
         "else mean; llama-server only).",
+    )
+    poll: int = Field(
+        50,
+        ge=0,
+        le=100,
+        description="How hard idle worker threads spin waiting for work (llama-server; 0: "
+        "they sleep, leaving the cores to the gateway and clients on small machines).",
     )
     mlock: bool = Field(False, description="Lock the weights in RAM (no swapping).")
     mmap: bool = Field(True, description="Memory-map the model file.")
@@ -102,9 +121,12 @@ class LlamaCppEngine(EngineAdapter):
             return [self.settings.llama_server_path]
         found = [Path(p) for p in [shutil.which(LLAMA_SERVER)] if p]
         plan = build.make_plan(dict(os.environ))
-        built = self.locations.build_dir / "llama-server"
-        found.append(built / plan.key / LLAMA_SERVER)
-        found.extend(sorted(built.glob(f"*/{LLAMA_SERVER}"), key=lambda p: -p.stat().st_mtime))
+        found.append(self.locations.build_dir / plan.server_binary.relative_to(plan.cache_root))
+        built = [
+            *self.locations.build_dir.glob(f"llama-cpp/*/{LLAMA_SERVER}"),
+            *self.locations.build_dir.glob(f"llama-server/*/{LLAMA_SERVER}"),
+        ]
+        found.extend(sorted(built, key=lambda p: -p.stat().st_mtime))
         return found
 
     def runtime(self) -> str:
@@ -143,8 +165,10 @@ class LlamaCppEngine(EngineAdapter):
             health_path=health,
             runtime=runtime,
             context_limit=options.ctx_size,
+            env=options.pinning_env(),
             supports_embeddings=options.embeddings,
             token_count_path=token_count,
+            metrics_path="/metrics" if runtime == LLAMA_SERVER else None,
         )
 
     def _threads(self, options: LlamaCppOptions) -> tuple[int, int]:
@@ -154,44 +178,48 @@ class LlamaCppEngine(EngineAdapter):
     def _llama_server_argv(
         self, model: LocalModel, served_name: str, options: LlamaCppOptions, port: int
     ) -> list[str]:
-        threads, threads_batch = self._threads(options)
-        argv = [
+        model_args = ["--model", str(model.path)]
+        args = server_args(
+            model_args, served_name, options, "127.0.0.1", port, threads=self._threads(options)
+        )
+        return [
             str(self.llama_server),
-            "--model",
-            str(model.path),
-            "--alias",
-            served_name,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ctx-size",
-            str(options.ctx_size * options.parallel),
-            "--parallel",
-            str(options.parallel),
-            "--n-gpu-layers",
-            str(options.n_gpu_layers),
-            "--threads",
-            str(threads),
-            "--threads-batch",
-            str(threads_batch),
-            "--batch-size",
-            str(options.batch_size),
-            "--ubatch-size",
-            str(options.ubatch_size),
-            "--flash-attn",
-            options.flash_attn,
-            "--cache-type-k",
-            options.cache_type_k,
-            "--cache-type-v",
-            options.cache_type_v,
-            "--metrics",
-            "--no-webui",
+            *args,
+            *_embedding_flags(model, options),
+            *_memory_flags(options),
         ]
-        argv += _embedding_flags(model, options)
-        argv += ["--mlock"] if options.mlock else []
-        argv += [] if options.mmap else ["--no-mmap"]
-        return argv
+
+    def container(
+        self, model: LocalModel, served_name: str, options: EngineOptions, gpus: int
+    ) -> ContainerSpec:
+        """The official llama.cpp server image (CUDA build when GPUs are asked for); the
+        model comes from Hugging Face where it has a repo there, else from a volume."""
+        assert isinstance(options, LlamaCppOptions)
+        if model.origin.startswith("hf:"):
+            source = ["--hf-repo", model.origin.removeprefix("hf:"), "--hf-file", model.path.name]
+            volume = None
+        else:
+            source, volume = ["--model", f"{MODELS_MOUNT}/{model.path.name}"], MODELS_MOUNT
+        threads = (
+            (options.threads, options.threads_batch or options.threads) if options.threads else None
+        )
+        args = server_args(source, served_name, options, "0.0.0.0", CONTAINER_PORT, threads=threads)
+        pooling = [
+            "--embeddings",
+            "--pooling",
+            "mean" if options.pooling == "auto" else options.pooling,
+        ]
+        args += pooling if options.embeddings else []
+        return ContainerSpec(
+            image=IMAGE_CUDA if gpus else IMAGE_CPU,
+            command=(),
+            args=(*args, *_memory_flags(options)),
+            port=CONTAINER_PORT,
+            health_path="/health",
+            env=options.pinning_env(),
+            gpus=gpus,
+            model_volume=volume,
+        )
 
     def _python_server_argv(
         self, model: LocalModel, served_name: str, options: LlamaCppOptions, port: int
@@ -239,6 +267,33 @@ class LlamaCppEngine(EngineAdapter):
             "--interrupt_requests",
             "False",
         ]
+
+
+def server_args(
+    model_args: list[str],
+    served_name: str,
+    options: LlamaCppOptions,
+    host: str,
+    port: int,
+    *,
+    threads: tuple[int, int] | None,
+) -> list[str]:
+    """llama-server's arguments after the program; `threads` None leaves it to llama-server
+    (a container's cores are not this machine's)."""
+    args = [*model_args, "--alias", served_name, "--host", host, "--port", str(port)]
+    args += ["--ctx-size", str(options.ctx_size * options.parallel)]
+    args += ["--parallel", str(options.parallel), "--n-gpu-layers", str(options.n_gpu_layers)]
+    if threads is not None:
+        args += ["--threads", str(threads[0]), "--threads-batch", str(threads[1])]
+    args += ["--batch-size", str(options.batch_size), "--ubatch-size", str(options.ubatch_size)]
+    args += ["--flash-attn", options.flash_attn]
+    args += ["--cache-type-k", options.cache_type_k, "--cache-type-v", options.cache_type_v]
+    args += ["--poll", str(options.poll)]
+    return [*args, "--metrics", "--no-webui"]
+
+
+def _memory_flags(options: LlamaCppOptions) -> list[str]:
+    return (["--mlock"] if options.mlock else []) + ([] if options.mmap else ["--no-mmap"])
 
 
 def _python_gpu_offload() -> bool:

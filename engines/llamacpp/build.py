@@ -3,15 +3,25 @@
 This file uses the standard library only, because the Makefile runs it as a script
 before any dependency is installed; `hostbench engines build` imports it as a module.
 
-Builds are cached per (version, backend, cmake flags) under the hostbench cache dir, so
-that a later set-up on the same machine reuses them. pip's own wheel cache is not used
-for llama-cpp-python: it keys wheels by the source archive only and would hand back a
-CPU build after the user asked for CUDA.
+One compile serves both (the default): llama.cpp is built once from the sources that
+llama-cpp-python's source archive vendors, as shared libraries plus `llama-server` and
+`llama-bench`; llama-cpp-python is then built without compiling llama.cpp
+(`CMAKE_ARGS=-DLLAMA_BUILD=OFF`, seconds) and the shared libraries are put into its wheel,
+where the bindings load them from. (Pointing the bindings at them with LLAMA_CPP_LIB_PATH
+alone is not enough: llama_cpp/_ggml.py loads libggml from the package directory whatever
+that variable says.) HOSTBENCH_LLAMA_ONE_COMPILE=0 selects the former route: pip compiles
+the bindings, then a second compile builds a static `llama-server`.
+
+Builds are cached per (version, backend, cmake flags, route) under the hostbench cache dir,
+so a later set-up on the same machine reuses them. pip's own wheel cache is not used for
+llama-cpp-python: it keys wheels by the source archive only and would hand back a CPU
+build after the user asked for CUDA.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import os
 import platform
@@ -20,6 +30,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +55,24 @@ SERVER_CMAKE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",
 )
 
+SHARED_CMAKE_FLAGS = (
+    "-DLLAMA_BUILD_SERVER=ON",
+    "-DLLAMA_BUILD_TOOLS=ON",
+    "-DBUILD_SHARED_LIBS=ON",
+    "-DLLAMA_CURL=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DCMAKE_BUILD_WITH_INSTALL_RPATH=ON",
+    "-DCMAKE_INSTALL_RPATH=$ORIGIN",
+)
+"""One build of llama.cpp for both the bindings and the server: every library and program
+lands in one directory and finds its neighbours there ($ORIGIN)."""
+
+SHARED_TARGETS = ("llama-server", "llama-bench", "llama", "ggml", "mtmd")
+BINDING_LIBS = ("libllama.so", "libggml", "libmtmd.so")
+"""Name prefixes of the libraries llama-cpp-python loads (and what they need)."""
+
 
 class BuildError(RuntimeError):
     """A build step failed; the message names the step and the log to read."""
@@ -58,6 +87,7 @@ class BuildPlan:
     reason: str
     cmake_flags: tuple[str, ...]
     cache_root: Path
+    one_compile: bool = True
 
     @property
     def key(self) -> str:
@@ -66,11 +96,21 @@ class BuildPlan:
 
     @property
     def wheel_dir(self) -> Path:
-        return self.cache_root / "llama-cpp-python" / self.key
+        route = "-shared" if self.one_compile else ""
+        return self.cache_root / "llama-cpp-python" / f"{self.key}{route}"
 
     @property
     def server_dir(self) -> Path:
         return self.cache_root / "llama-server" / self.key
+
+    @property
+    def native_dir(self) -> Path:
+        """The one-compile build: shared libraries, `llama-server` and `llama-bench`."""
+        return self.cache_root / "llama-cpp" / self.key
+
+    @property
+    def server_binary(self) -> Path:
+        return (self.native_dir if self.one_compile else self.server_dir) / "llama-server"
 
 
 def default_cache_root(env: dict[str, str]) -> Path:
@@ -121,7 +161,8 @@ def make_plan(env: dict[str, str], version: str = LLAMA_CPP_PYTHON_VERSION) -> B
     if env.get("CMAKE_ARGS", "").strip():
         flags = tuple(env["CMAKE_ARGS"].split())
         backend, reason = "custom", "CMAKE_ARGS set by the user"
-    return BuildPlan(version, backend, reason, flags, default_cache_root(env))
+    one_compile = env.get("HOSTBENCH_LLAMA_ONE_COMPILE", "1").strip() not in ("0", "false", "no")
+    return BuildPlan(version, backend, reason, flags, default_cache_root(env), one_compile)
 
 
 def run_logged(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> None:
@@ -140,31 +181,102 @@ def cached_file(directory: Path, pattern: str) -> Path | None:
 
 
 def ensure_wheel(plan: BuildPlan, python: str = sys.executable) -> Path:
-    """Return a llama-cpp-python wheel built for the plan, compiling it on first use."""
+    """Return a llama-cpp-python wheel built for the plan, compiling on first use."""
     wheel = cached_file(plan.wheel_dir, "llama_cpp_python-*.whl")
     if wheel is not None:
         return wheel
-    with tempfile.TemporaryDirectory(dir=plan.cache_root.parent) as scratch:
-        env = dict(os.environ, CMAKE_ARGS=" ".join(plan.cmake_flags))
-        cmd = [
-            python,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-cache-dir",
-            "--no-binary",
-            "llama-cpp-python",
-            f"llama-cpp-python=={plan.version}",
-            "-w",
-            scratch,
-        ]
-        run_logged(cmd, plan.cache_root / "logs" / f"wheel-{plan.key}.log", env)
-        built = cached_file(Path(scratch), "llama_cpp_python-*.whl")
-        if built is None:
-            raise BuildError("pip wheel finished without producing a llama-cpp-python wheel")
+    scratch = Path(tempfile.mkdtemp(dir=plan.cache_root, prefix="wheel-"))
+    try:
+        if plan.one_compile:
+            native = ensure_native(plan, python)
+            built = build_wheel(plan, python, ("-DLLAMA_BUILD=OFF",), scratch)
+            return bundle_libraries(built, native, plan.wheel_dir)
+        built = build_wheel(plan, python, plan.cmake_flags, scratch)
         plan.wheel_dir.mkdir(parents=True, exist_ok=True)
         return Path(shutil.move(str(built), plan.wheel_dir / built.name))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def build_wheel(plan: BuildPlan, python: str, cmake_flags: tuple[str, ...], into: Path) -> Path:
+    """`pip wheel` llama-cpp-python from its source archive with these CMAKE_ARGS."""
+    env = dict(os.environ, CMAKE_ARGS=" ".join(cmake_flags))
+    cmd = [python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir"]
+    cmd += [str(fetch_sdist(plan, python)), "-w", str(into)]
+    route = "bindings" if plan.one_compile else "wheel"
+    run_logged(cmd, plan.cache_root / "logs" / f"{route}-{plan.key}.log", env)
+    built = cached_file(into, "llama_cpp_python-*.whl")
+    if built is None:
+        raise BuildError("pip wheel finished without producing a llama-cpp-python wheel")
+    return built
+
+
+def ensure_native(plan: BuildPlan, python: str = sys.executable, jobs: int = 0) -> Path:
+    """The one compile: llama.cpp's shared libraries, llama-server and llama-bench in
+    `plan.native_dir`, built on first use from the vendored sources."""
+    if (plan.native_dir / "llama-server").is_file():
+        return plan.native_dir
+    sdist = fetch_sdist(plan, python)
+    log_dir = plan.cache_root / "logs"
+    with tempfile.TemporaryDirectory(dir=plan.cache_root) as scratch:
+        source = extract_vendor(sdist, Path(scratch))
+        build = Path(scratch) / "build"
+        configure = ["cmake", "-S", str(source), "-B", str(build)]
+        configure += [*SHARED_CMAKE_FLAGS, *plan.cmake_flags]
+        run_logged(configure, log_dir / f"native-configure-{plan.key}.log")
+        compile_ = ["cmake", "--build", str(build), "--target", *SHARED_TARGETS]
+        compile_ += ["-j", str(jobs or os.cpu_count() or 1)]
+        run_logged(compile_, log_dir / f"native-build-{plan.key}.log")
+        staging = plan.native_dir.with_name(plan.native_dir.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for built in _native_outputs(build):
+            shutil.copy2(built, staging / built.name, follow_symlinks=False)
+        os.replace(staging, plan.native_dir)
+    return plan.native_dir
+
+
+def _native_outputs(build: Path) -> list[Path]:
+    """The shared libraries (with their version links) and the two programs."""
+    found = [p for p in build.rglob("*.so*") if p.is_file() or p.is_symlink()]
+    found = [p for p in found if "CMakeFiles" not in p.parts]
+    programs = [build / "bin" / name for name in ("llama-server", "llama-bench")]
+    missing = [p.name for p in programs if not p.is_file()]
+    if missing:
+        raise BuildError(f"the build did not produce {', '.join(missing)}")
+    return [*found, *programs]
+
+
+def bundle_libraries(wheel: Path, native: Path, into: Path) -> Path:
+    """A copy of `wheel` with llama.cpp's shared libraries in `llama_cpp/lib/`, where the
+    bindings load them from, and its RECORD updated. Wheels hold no symbolic links, so each
+    name a loader asks for (libllama.so, libggml.so.0, ...) is a copy of the library."""
+    into.mkdir(parents=True, exist_ok=True)
+    target = into / wheel.name
+    partial = target.with_name(target.name + ".partial")
+    with (
+        zipfile.ZipFile(wheel) as source,
+        zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        record_name = next(n for n in source.namelist() if n.endswith(".dist-info/RECORD"))
+        record = [line for line in source.read(record_name).decode().splitlines() if line]
+        for item in source.infolist():
+            if item.filename != record_name:
+                out.writestr(item, source.read(item))
+        for library in sorted(native.iterdir()):
+            if library.name.startswith(BINDING_LIBS):
+                data = library.read_bytes()  # follows version links
+                name = f"llama_cpp/lib/{library.name}"
+                out.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data)
+                record.append(f"{name},sha256={_record_hash(data)},{len(data)}")
+        record = [line for line in record if not line.startswith(record_name)]
+        out.writestr(record_name, "\n".join([*record, f"{record_name},,"]) + "\n")
+    os.replace(partial, target)
+    return target
+
+
+def _record_hash(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
 def fetch_sdist(plan: BuildPlan, python: str) -> Path:
@@ -205,6 +317,8 @@ def extract_vendor(sdist: Path, into: Path) -> Path:
 
 def ensure_llama_server(plan: BuildPlan, python: str = sys.executable, jobs: int = 0) -> Path:
     """Return a llama-server binary built for the plan, compiling it on first use."""
+    if plan.one_compile:
+        return ensure_native(plan, python, jobs) / "llama-server"
     binary = plan.server_dir / "llama-server"
     if binary.is_file():
         return binary

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,7 +27,7 @@ from engines.errors import (
     UnknownEngineError,
     UnsupportedOptionError,
 )
-from engines.launching import DEFAULT_ENGINE, LaunchOrder
+from engines.launching import LaunchOrder
 from engines.process import log_tail
 from engines.server.auth import require_bearer
 from engines.server.errors import (
@@ -37,6 +38,7 @@ from engines.server.errors import (
     from_validation_error,
 )
 from engines.server.state import ServerState
+from engines.supervisor import EngineState, ManagedEngine
 from hardware import snapshot_to_dict
 from profiles.library import ProfileError
 
@@ -70,7 +72,7 @@ class LaunchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, description="Catalog id, id:QUANT, local id or .gguf path.")
-    engine: str = DEFAULT_ENGINE
+    engine: str | None = Field(None, description="Engine; default: the profile's, else llama.cpp.")
     options: dict[str, Any] = Field(default_factory=dict)
     name: str | None = None
     aliases: list[str] = Field(default_factory=list)
@@ -93,7 +95,20 @@ def add_engine_routes(router: APIRouter, state: ServerState) -> None:
 
     @router.get("/engines")
     async def list_engines() -> list[dict[str, Any]]:
-        return [engine.status() for engine in supervisor.engines()]
+        """Each engine's status with its use (requests in flight and queued, last use) and,
+        where the engine publishes them, live figures from its own metrics (vLLM's KV
+        cache)."""
+        engines = supervisor.engines()
+        live = await asyncio.gather(*(live_report(state, e) for e in engines))
+        return [
+            {**e.status(), **state.pool.usage(e), "live": found}
+            for e, found in zip(engines, live, strict=True)
+        ]
+
+    @router.get("/pool")
+    async def pool_status() -> dict[str, Any]:
+        """Memory budget and use, the models offered on demand, and what was unloaded why."""
+        return await state.pool.status()
 
     @router.post("/engines", status_code=201)
     async def launch(body: LaunchBody) -> dict[str, Any]:
@@ -102,7 +117,7 @@ def add_engine_routes(router: APIRouter, state: ServerState) -> None:
         )
         try:
             request = await asyncio.to_thread(state.launcher.prepare, order)
-            engine = await supervisor.launch(request)
+            engine = await state.pool.launch(request)
         except (CatalogError, EngineError, ProfileError, ValidationError) as error:
             raise api_error_from(error) from None
         return engine.status()
@@ -110,7 +125,7 @@ def add_engine_routes(router: APIRouter, state: ServerState) -> None:
     @router.delete("/engines/{name:path}")
     async def stop(name: str) -> dict[str, Any]:
         try:
-            return await supervisor.stop(name)
+            return await state.pool.stop(name, "stopped through the control API")
         except EngineError as error:
             raise api_error_from(error) from None
 
@@ -121,6 +136,27 @@ def add_engine_routes(router: APIRouter, state: ServerState) -> None:
         except EngineError as error:
             raise api_error_from(error) from None
         return {"name": engine.name, "lines": log_tail(engine.log_path, lines)}
+
+
+async def live_report(state: ServerState, engine: ManagedEngine) -> dict[str, Any] | None:
+    """The engine's own figures (None if it has none or does not answer within a second)."""
+    spec, adapter = engine.spec, engine.request.adapter
+    if spec is None or spec.metrics_path is None or not adapter.reports_metrics:
+        return None
+    if engine.state != EngineState.READY:
+        return None
+    timeout = aiohttp.ClientTimeout(total=1.0)
+    url = engine.base_url + spec.metrics_path
+    try:
+        async with state.upstream.session.get(
+            url, timeout=timeout, headers=dict(spec.upstream_headers)
+        ) as response:
+            text = await response.text() if response.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+    memory = engine.request.memory
+    report = adapter.metrics_report(text, memory.bytes if memory else None) if text else None
+    return dict(report) if report else None
 
 
 def add_record_routes(router: APIRouter, state: ServerState) -> None:

@@ -9,8 +9,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engines.server.errors import INVALID_REQUEST, SERVER, ApiError
+from catalog import CatalogError, DoesNotFitError
+from engines.errors import EngineStartError
+from engines.pool import (
+    ModelNotServedError,
+    OverBudgetError,
+    PoolBusyError,
+    PoolError,
+    QueueFullError,
+)
+from engines.server.errors import INVALID_REQUEST, NOT_FOUND, SERVER, UNAVAILABLE, ApiError
 from engines.supervisor import ManagedEngine
+
+RATE_LIMIT = "rate_limit_error"
 
 CONTEXT_MARKERS = (
     "exceed_context_size_error",
@@ -82,3 +93,28 @@ def empty_stream(engine: ManagedEngine) -> ApiError:
         f"its log may say why ({engine.log_path})."
     )
     return ApiError(502, message, SERVER, code="engine_empty_stream")
+
+
+_POOL_ANSWERS: tuple[tuple[type[Exception], int, str, str], ...] = (
+    (ModelNotServedError, 404, NOT_FOUND, "model_not_found"),
+    (QueueFullError, 429, RATE_LIMIT, "model_queue_full"),
+    (PoolBusyError, 503, UNAVAILABLE, "engine_unavailable"),
+    (OverBudgetError, 507, SERVER, "insufficient_memory"),
+    (DoesNotFitError, 507, SERVER, "insufficient_memory"),
+    (EngineStartError, 502, SERVER, "model_load_failed"),
+    (CatalogError, 502, SERVER, "model_load_failed"),
+)
+
+
+def from_pool_error(error: Exception) -> ApiError:
+    """Admission failures as OpenAI errors; waiting helps where Retry-After is sent."""
+    status, type_, code = next(
+        ((s, t, c) for kind, s, t, c in _POOL_ANSWERS if isinstance(error, kind)),
+        (502, SERVER, "model_load_failed"),
+    )
+    retry = error.retry_after_s if isinstance(error, PoolError) else None
+    headers = {"Retry-After": str(retry)} if retry else {}
+    param = "model" if status == 404 else None
+    detail = getattr(error, "summary", None) or str(error)
+    message = detail if status != 502 else f"Loading the model failed: {detail}"
+    return ApiError(status, message, type_, param=param, code=code, headers=headers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +21,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import Send
 
 from bench import RequestRecorder, RequestStatus
+from catalog import CatalogError
+from engines.errors import EngineError
+from engines.pool import Lease, ModelPool
 from engines.server import engine_errors
 from engines.server.errors import (
     INVALID_REQUEST,
-    NOT_FOUND,
     UNAVAILABLE,
     ApiError,
     from_validation_error,
@@ -72,18 +74,34 @@ async def read_json_object(request: Request) -> tuple[bytes, dict[str, Any]]:
 
 class Gateway:
     def __init__(
-        self, supervisor: Supervisor, upstream: Upstream, recorder: RequestRecorder
+        self,
+        supervisor: Supervisor,
+        upstream: Upstream,
+        recorder: RequestRecorder,
+        pool: ModelPool,
     ) -> None:
         self.supervisor = supervisor
         self.upstream = upstream
         self.recorder = recorder
+        self.pool = pool
 
-    def route(self, model: str, endpoint: Endpoint) -> ManagedEngine:
-        engine = self.supervisor.find(model)
-        if engine is None:
-            served = ", ".join(e.name for e in self.supervisor.engines()) or "none"
-            message = f"The model '{model}' is not served here. Served models: {served}."
-            raise ApiError(404, message, NOT_FOUND, param="model", code="model_not_found")
+    async def admit(self, model: str, endpoint: Endpoint) -> Lease:
+        """A slot on the engine serving `model` (started first if it is offered on demand),
+        checked ready for `endpoint`; the caller releases it when the answer is done."""
+        try:
+            lease = await self.pool.admit(model)
+        except (EngineError, CatalogError, ValueError) as error:
+            raise engine_errors.from_pool_error(error) from None
+        try:
+            self.route(lease.engine, model, endpoint)
+        except BaseException:
+            lease.release()
+            raise
+        return lease
+
+    @staticmethod
+    def route(engine: ManagedEngine, model: str, endpoint: Endpoint) -> None:
+        """Refuse what `engine` cannot answer now: not ready, or no embeddings."""
         if engine.state != EngineState.READY:
             retry = engine.retry_after_s()
             message = f"The model '{model}' is not ready ({engine.state}); retry in {retry} s."
@@ -94,7 +112,6 @@ class Gateway:
             raise ApiError(
                 400, message, INVALID_REQUEST, param="model", code="embeddings_not_enabled"
             )
-        return engine
 
     async def handle(self, request: Request, endpoint: Endpoint) -> Response:
         meter = Meter(model="", engine="", endpoint=endpoint.name, stream=False)
@@ -105,12 +122,17 @@ class Gateway:
                 parsed = endpoint.schema.model_validate(body)
             except ValidationError as error:
                 raise from_validation_error(error) from None
-            engine = self.route(parsed.model, endpoint)  # type: ignore[attr-defined]
-            meter.engine = engine.request.adapter.engine_id
-            meter.stream = endpoint.streams and bool(body.get("stream"))
-            if meter.stream:
-                return await self._stream(engine, endpoint, body, meter)
-            return await self._unary(engine, endpoint, raw, meter)
+            lease = await self.admit(parsed.model, endpoint)  # type: ignore[attr-defined]
+            try:
+                engine = lease.engine
+                meter.engine = engine.request.adapter.engine_id
+                meter.stream = endpoint.streams and bool(body.get("stream"))
+                if meter.stream:
+                    return await self._stream(engine, endpoint, body, meter, lease)
+                return await self._unary(engine, endpoint, raw, meter)
+            finally:
+                if not meter.stream:
+                    lease.release()
         except ApiError as error:
             self.recorder.submit(meter.record(_status_of(error), error.status, error.message))
             raise
@@ -119,7 +141,9 @@ class Gateway:
         self, engine: ManagedEngine, endpoint: Endpoint, raw: bytes, meter: Meter
     ) -> Response:
         try:
-            status, content = await self.upstream.post(engine.base_url + endpoint.path, raw)
+            status, content = await self.upstream.post(
+                engine.base_url + endpoint.path, raw, _headers(engine)
+            )
         except UpstreamFailure as error:
             raise engine_errors.engine_failed(engine, error) from None
         if status >= 400:
@@ -130,7 +154,27 @@ class Gateway:
         return Response(content, status, media_type="application/json")
 
     async def _stream(
-        self, engine: ManagedEngine, endpoint: Endpoint, body: dict[str, Any], meter: Meter
+        self,
+        engine: ManagedEngine,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        meter: Meter,
+        lease: Lease,
+    ) -> Response:
+        """The lease is released when the relay ends, or here if it never starts."""
+        try:
+            return await self._open_stream(engine, endpoint, body, meter, lease)
+        except BaseException:
+            lease.release()
+            raise
+
+    async def _open_stream(
+        self,
+        engine: ManagedEngine,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        meter: Meter,
+        lease: Lease,
     ) -> Response:
         options = body.get("stream_options") or {}
         wants_usage = bool(options.get("include_usage"))
@@ -138,7 +182,7 @@ class Gateway:
         await self._check_context(engine, endpoint, body)
         try:
             upstream = await self.upstream.open(
-                engine.base_url + endpoint.path, json.dumps(body).encode()
+                engine.base_url + endpoint.path, json.dumps(body).encode(), _headers(engine)
             )
         except UpstreamFailure as error:
             raise engine_errors.engine_failed(engine, error) from None
@@ -149,7 +193,9 @@ class Gateway:
             raise
         relay = self._relay(engine, reads, upstream, meter, wants_usage)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return RelayResponse(relay, media_type="text/event-stream", headers=headers)
+        return RelayResponse(
+            relay, media_type="text/event-stream", headers=headers, on_close=lease.release
+        )
 
     async def _check_context(
         self, engine: ManagedEngine, endpoint: Endpoint, body: dict[str, Any]
@@ -163,7 +209,9 @@ class Gateway:
             return
         query = json.dumps({"input": prompt_text(body)}).encode()
         try:
-            _, answer = await self.upstream.post(engine.base_url + spec.token_count_path, query)
+            _, answer = await self.upstream.post(
+                engine.base_url + spec.token_count_path, query, _headers(engine)
+            )
             count = int(json.loads(answer)["count"])
         except (*UpstreamFailure, ValueError, KeyError, TypeError):
             return
@@ -226,6 +274,11 @@ class Gateway:
             self.recorder.submit(meter.record(status, http_status, error_text))
 
 
+def _headers(engine: ManagedEngine) -> Mapping[str, str] | None:
+    """The engine's own API key, where it has one."""
+    return engine.spec.upstream_headers if engine.spec and engine.spec.upstream_headers else None
+
+
 def _inspect(events: list[bytes], meter: Meter, wants_usage: bool) -> tuple[bytes, str | None]:
     """The events to forward, and the engine's error if one of them is an error event.
 
@@ -257,16 +310,26 @@ def _finish(upstream: aiohttp.ClientResponse, status: RequestStatus) -> None:
 class RelayResponse(StreamingResponse):
     """A stream that closes its relay, and so the engine's connection, as soon as the
     client goes away: the engine stops generating for nobody and the slot is freed.
-    (Starlette leaves an abandoned body iterator for the garbage collector.)"""
+    (Starlette leaves an abandoned body iterator for the garbage collector.) `on_close`
+    runs once the stream is over either way: the pool's slot for this request is free."""
 
     body_iterator: AsyncGenerator[bytes, None]
+
+    def __init__(
+        self, content: AsyncGenerator[bytes, None], *, on_close: Callable[[], None], **kwargs: Any
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
 
     async def stream_response(self, send: Send) -> None:
         try:
             await super().stream_response(send)
         finally:
-            with anyio.CancelScope(shield=True):
-                await self.body_iterator.aclose()
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self.body_iterator.aclose()
+            finally:
+                self._on_close()
 
 
 async def _prepend(

@@ -11,6 +11,7 @@ from engines.server.errors import NOT_FOUND, ApiError
 from engines.server.gateway import CHAT, COMPLETIONS, EMBEDDINGS
 from engines.server.state import ServerState
 from engines.supervisor import ManagedEngine
+from profiles import OfferedModel
 
 
 def model_object(engine: ManagedEngine) -> dict[str, Any]:
@@ -27,6 +28,19 @@ def model_object(engine: ManagedEngine) -> dict[str, Any]:
     }
 
 
+def offer_object(offer: OfferedModel) -> dict[str, Any]:
+    return {
+        "id": offer.name,
+        "object": "model",
+        "created": 0,
+        "owned_by": "hostbench",
+        "aliases": list(offer.aliases),
+        "engine": offer.engine,
+        "state": "offered",
+        "context_length": None,
+    }
+
+
 def openai_router(state: ServerState) -> APIRouter:
     api_key = state.settings.server.api_key
 
@@ -38,16 +52,23 @@ def openai_router(state: ServerState) -> APIRouter:
 
     @router.get("/models")
     async def list_models() -> dict[str, Any]:
+        """Running engines, then the models offered on demand that are not loaded (clients
+        discover models here; asking for one loads it)."""
         data = [model_object(engine) for engine in state.supervisor.engines()]
+        loaded = {name for engine in state.supervisor.engines() for name in engine.request.names}
+        data += [offer_object(o) for o in state.pool.settings.models if o.name not in loaded]
         return {"object": "list", "data": data}
 
     @router.get("/models/{model:path}")
     async def get_model(model: str) -> dict[str, Any]:
         engine = state.supervisor.find(model)
-        if engine is None:
+        if engine is not None:
+            return model_object(engine)
+        offer = state.pool.offer_named(model)
+        if offer is None:
             message = f"The model '{model}' is not served here."
             raise ApiError(404, message, NOT_FOUND, param="model", code="model_not_found")
-        return model_object(engine)
+        return offer_object(offer)
 
     @router.post("/chat/completions")
     async def chat(request: Request) -> Response:

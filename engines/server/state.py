@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bench import RequestRecorder, Store
 from bench.live import LiveMetrics
 from engines.launching import Launcher
+from engines.pool import ModelPool
 from engines.server.auth import ensure_token
 from engines.server.gateway import Gateway
 from engines.server.prometheus import ServerMetrics
@@ -33,6 +34,7 @@ class ServerState:
     control_token: str
     live: LiveMetrics
     metrics: ServerMetrics
+    pool: ModelPool
 
     @classmethod
     def build(cls, settings: Settings, locations: Locations) -> ServerState:
@@ -55,6 +57,8 @@ class ServerState:
 
         supervisor = Supervisor(settings.engines, locations.logs_dir / "engines", on_event)
         upstream = Upstream()
+        launcher = Launcher(settings, locations, store)
+        pool = ModelPool(supervisor, launcher, settings.pool)
         return cls(
             settings=settings,
             locations=locations,
@@ -62,19 +66,22 @@ class ServerState:
             recorder=recorder,
             supervisor=supervisor,
             upstream=upstream,
-            gateway=Gateway(supervisor, upstream, recorder),
-            launcher=Launcher(settings, locations, store),
+            gateway=Gateway(supervisor, upstream, recorder, pool),
+            launcher=launcher,
             sampler=Sampler(pids=supervisor.pids, model_dir=locations.models_dir),
             control_token=ensure_token(locations.token_file),
             live=live,
             metrics=metrics,
+            pool=pool,
         )
 
     def start(self) -> None:
         self.sampler.start()
+        self.pool.start()
 
     async def close(self) -> None:
         self.sampler.stop()
+        await self.pool.close()
         await self.supervisor.stop_all()
         await self.upstream.close()
         self.recorder.close()

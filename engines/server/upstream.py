@@ -8,6 +8,8 @@ CPU the engine gets, on a machine where both share the same cores.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aiohttp
 
 UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5.0, sock_read=600.0)
@@ -35,21 +37,26 @@ class Upstream:
             )
         return self._session
 
-    async def open(self, url: str, body: bytes) -> aiohttp.ClientResponse:
+    async def open(
+        self, url: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> aiohttp.ClientResponse:
         """POST and return once the status line and headers are in; the caller reads the
         body and must `release()` (done) or `close()` (abandoned) the response.
 
         llama-server now and then closes a kept-alive connection just as it is reused; the
         request then fails before any byte of an answer and is safe to send once more. An
         engine that really died refuses the second try, which the caller reports."""
+        sent = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
         try:
-            return await self.session.post(url, data=body, headers=JSON_HEADERS)
+            return await self.session.post(url, data=body, headers=sent)
         except aiohttp.ServerDisconnectedError:
-            return await self.session.post(url, data=body, headers=JSON_HEADERS)
+            return await self.session.post(url, data=body, headers=sent)
 
-    async def post(self, url: str, body: bytes) -> tuple[int, bytes]:
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, bytes]:
         """POST and read the whole answer: (status, body)."""
-        response = await self.open(url, body)
+        response = await self.open(url, body, headers)
         try:
             return response.status, await response.read()
         finally:

@@ -40,7 +40,12 @@ def _build(ctx: CliContext) -> int:
         f"llama.cpp backend: {plan.backend} ({plan.reason}); "
         f"cmake flags: {' '.join(plan.cmake_flags) or 'none'}"
     )
-    note("building llama-server (about 10 minutes on 2 cores the first time) ...")
+    route = (
+        "one compile: shared libraries for the bindings, llama-server and llama-bench"
+        if plan.one_compile
+        else "a static llama-server (HOSTBENCH_LLAMA_ONE_COMPILE=0)"
+    )
+    note(f"building {route} (about 10-15 minutes on 2 cores the first time) ...")
     print(build.ensure_llama_server(plan))
     return ExitCode.OK
 

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-remote", action="store_true", help="never read a remote header; use catalog facts"
     )
+    parser.add_argument(
+        "--users", type=int, default=1, help="concurrent users to plan for (engine choice)"
+    )
     parser.add_argument("--json", action="store_true", help="the full report as JSON")
     add_machine_option(parser)
     return parser
@@ -54,7 +57,8 @@ def run(argv: Sequence[str]) -> int:
     ctx = CliContext.from_args(args)
     catalog, registry = load_catalog(), LocalModels(ctx.open_store())
     subject = subject_for(args.model, catalog, registry, remote=not args.no_remote)
-    devices = Devices.from_snapshot(machine_snapshot(args.machine, ctx.locations.models_dir))
+    snapshot = machine_snapshot(args.machine, ctx.locations.models_dir)
+    devices = Devices.from_snapshot(snapshot)
     options = FitOptions(
         n_ctx=args.ctx,
         n_parallel=args.parallel,
@@ -64,11 +68,24 @@ def run(argv: Sequence[str]) -> int:
     )
     report = fit(subject.shape, options, devices, args.n_gpu_layers)
     summary = _summary(subject, report, devices, options)
+    summary["engine"] = _engine(args, catalog, registry, snapshot)
     if args.json:
         print_json(summary)
     else:
         _print(summary, subject.note, devices.notes)
     return ExitCode.OK
+
+
+def _engine(args: argparse.Namespace, catalog: Any, registry: Any, snapshot: Any) -> dict[str, Any]:
+    """Which engine to use here (or on --machine, where vLLM's presence is unknown)."""
+    from engines.recommend import recommend_engine
+    from engines.vllm import VllmEngine
+
+    installed = None if args.machine else VllmEngine().availability().available
+    found = recommend_engine(
+        args.model, catalog, registry, snapshot, users=args.users, vllm_installed=installed
+    )
+    return found.as_dict()
 
 
 def _summary(subject: Any, report: Any, devices: Any, options: Any) -> dict[str, Any]:
@@ -108,3 +125,8 @@ def _print(summary: dict[str, Any], subject_note: str | None, device_notes: Sequ
         best = summary["best_quant"]
         shown = f"{best['quant']} ({best['verdict']})" if best else "none"
         print(f"  best quant that fits: {shown}")
+    engine = summary["engine"]
+    print(f"  engine: {engine['engine']}: {'; '.join(engine['reasons'])}")
+    for choice in engine["choices"]:
+        if choice["engine"] != engine["engine"] and choice["runnable"]:
+            print(f"    {choice['engine']} could run it too: {choice['why']}")

@@ -15,7 +15,7 @@ from app.cli.progress import ByteProgress
 from engines.base import EngineAdapter
 from engines.control_client import ControlClient
 from engines.errors import EngineError
-from engines.launching import DEFAULT_ENGINE, Launcher, LaunchOrder
+from engines.launching import Launcher, LaunchOrder, engine_for
 from engines.registry import load_engine
 from engines.server.runner import (
     ReadyHook,
@@ -42,7 +42,10 @@ def build_parser(adapter: EngineAdapter) -> argparse.ArgumentParser:
         default=DEFAULT_MODEL,
         help=f"catalog id, id:QUANT, local model id or .gguf path (default: {DEFAULT_MODEL})",
     )
-    parser.add_argument("--engine", default=DEFAULT_ENGINE, help="engine adapter to use")
+    parser.add_argument(
+        "--engine",
+        help="engine adapter (hostbench engines); default: the profile's engine, else llama.cpp",
+    )
     parser.add_argument("--name", help="model name clients send (default: MODEL)")
     parser.add_argument("--alias", action="append", default=[], help="another name (repeatable)")
     parser.add_argument("--json", action="store_true", help="print one JSON line when ready")
@@ -59,10 +62,15 @@ def build_parser(adapter: EngineAdapter) -> argparse.ArgumentParser:
     return parser
 
 
-def _engine_name(argv: Sequence[str]) -> str:
+def engine_name(argv: Sequence[str]) -> str:
+    """The engine whose options become flags: --engine, else --profile's engine."""
+    from profiles import Locations
+
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--engine", default=DEFAULT_ENGINE)
-    return str(pre.parse_known_args(argv)[0].engine)
+    pre.add_argument("--engine")
+    pre.add_argument("--profile")
+    known = pre.parse_known_args(argv)[0]
+    return engine_for(known.engine, known.profile, Locations.from_env())
 
 
 def curl_example(info: ServerInfo, model: str) -> str:
@@ -112,26 +120,30 @@ def _order(args: argparse.Namespace) -> LaunchOrder:
 def _dry_run(ctx: CliContext, order: LaunchOrder, as_json: bool) -> int:
     from app.cli.fitting import report_dict, resolution_rows
 
-    resolution = Launcher(ctx.settings, ctx.locations, ctx.open_store()).plan(order)
-    report = resolution.report
+    plan = Launcher(ctx.settings, ctx.locations, ctx.open_store()).plan(order)
+    resolution, report = plan.resolution, plan.resolution.report
     if as_json:
         print(json.dumps({
+            "engine": plan.engine,
             "profile": list(resolution.profile.chain),
             "options": resolution.options,
             "reasons": resolution.reasons,
             "fit": report_dict(report) if report else None,
-            "refusal": resolution.refusal,
+            "memory": {"bytes": plan.memory.bytes, "basis": plan.memory.basis},
+            "refusal": plan.refusal,
         }))  # fmt: skip
     else:
         chosen = "" if order.profile else " (matches this machine)"
+        print(f"engine: {plan.engine}")
         print(f"profile: {' -> '.join(resolution.profile.chain)}{chosen}")
         if report is not None:
             print(f"model: {report.shape.name} ({report.shape.source}): {report.verdict.value}")
             for reason in report.reasons:
                 print(f"  {reason}")
+        print(f"memory: {plan.memory.basis}")
         print_table(resolution_rows(resolution), ("option", "value", "why"))
-    if resolution.refusal is not None:
-        note(f"would not launch: {resolution.refusal}")
+    if plan.refusal is not None:
+        note(f"would not launch: {plan.refusal}")
         return ExitCode.DOES_NOT_FIT
     return ExitCode.OK
 
@@ -156,7 +168,7 @@ def _attach(client: ControlClient, order: LaunchOrder, as_json: bool) -> int:
 
 
 def run(argv: Sequence[str]) -> int:
-    ctx_adapter = load_engine(_engine_name(argv))
+    ctx_adapter = load_engine(engine_name(argv))
     args = build_parser(ctx_adapter).parse_args(argv)
     ctx = CliContext.from_args(args)
     order = _order(args)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from profiles.library import ProfileLibrary
     from profiles.profile import Profile
 
-COLUMNS = ("name", "kind", "extends", "here", "origin", "description")
+COLUMNS = ("name", "kind", "engine", "extends", "here", "origin", "description")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     parser.add_argument("name", nargs="?", help="profile to show (default: this machine's)")
-    parser.add_argument("--engine", default="llama.cpp", help="engine to check options against")
+    parser.add_argument(
+        "--engine", help="engine whose options to show (default: the profile's, else llama.cpp)"
+    )
     parser.add_argument("--json", action="store_true")
     add_machine_option(parser)
     return parser
@@ -38,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _kind(profile: Profile) -> str:
     if profile.match is not None:
         return "hardware"
+    if profile.engine_name is not None:
+        return "engine preset"
     return "goal" if profile.extends == "auto" else "custom"
 
 
@@ -53,6 +57,7 @@ def list_rows(library: ProfileLibrary, snapshot: MachineSnapshot) -> list[dict[s
         {
             "name": p.name,
             "kind": _kind(p),
+            "engine": p.engine_name,
             "extends": p.extends,
             "here": "matches" if p.name == here else None,
             "origin": "shipped" if library.origins[p.name].parent == SHIPPED_DIR else "user",
@@ -64,13 +69,17 @@ def list_rows(library: ProfileLibrary, snapshot: MachineSnapshot) -> list[dict[s
 
 
 def show(
-    library: ProfileLibrary, name: str | None, snapshot: MachineSnapshot, engine: str
+    library: ProfileLibrary, name: str | None, snapshot: MachineSnapshot, engine: str | None
 ) -> dict[str, Any]:
-    resolved = library.resolve(name, snapshot)
+    from profiles.profile import DEFAULT_ENGINE
+
+    engine = engine or library.engine_of(name) or DEFAULT_ENGINE
+    resolved = library.resolve(name, snapshot, engine)
     return {
         "name": resolved.name,
         "description": resolved.description,
         "chain": list(resolved.chain),
+        "for_engine": engine,
         "engine": [
             {"option": key, "value": value, "from": resolved.source.get(key)}
             for key, value in resolved.engine.items()
@@ -120,7 +129,7 @@ def run(argv: Sequence[str]) -> int:
 
 def _print_shown(shown: dict[str, Any]) -> None:
     print(f"{shown['name']}: {shown['description']}")
-    print(f"  chain: {' -> '.join(shown['chain'])}")
+    print(f"  chain: {' -> '.join(shown['chain'])}; options for {shown['for_engine']}")
     print_table(shown["engine"], ("option", "value", "from"))
     if shown["engine_check"] != "ok":
         note(f"the engine rejects these options: {shown['engine_check']}")

@@ -10,12 +10,25 @@ import pytest
 from catalog import load_catalog
 from catalog.model_shape import shape_from_catalog
 from engines.llamacpp.adapter import LlamaCppOptions
+from engines.openai_compat import OpenAICompatibleOptions
+from engines.vllm import VllmOptions
 from profiles.library import ProfileError, ProfileLibrary
 from profiles.resolver import resolve_options
 from tests.unit.catalog.conftest import machine, smollm2
 
-SHIPPED = {"cpu", "gpu-8gb", "gpu-24gb", "gpu-80gb", "multi-gpu", "latency", "throughput"}
+HARDWARE_AND_GOALS = {
+    "cpu", "gpu-8gb", "gpu-24gb", "gpu-80gb", "multi-gpu", "latency", "throughput",
+}  # fmt: skip
+PRESETS = {
+    "sglang", "tgi", "trtllm-serve", "triton-openai", "llama-server-own", "llama-cpp-python",
+}  # fmt: skip
+SHIPPED = HARDWARE_AND_GOALS | PRESETS
 DEFAULTS = LlamaCppOptions().model_dump()
+OPTIONS_BY_ENGINE = {
+    "llama.cpp": LlamaCppOptions,
+    "vllm": VllmOptions,
+    "openai-compatible": OpenAICompatibleOptions,
+}
 
 
 @pytest.fixture
@@ -28,7 +41,22 @@ def test_shipped_profiles_load_and_their_options_are_valid(library: ProfileLibra
     assert set(library.profiles) == SHIPPED
     snapshot = machine()
     for name in SHIPPED:
-        LlamaCppOptions.model_validate(library.resolve(name, snapshot).engine)
+        for engine, options in OPTIONS_BY_ENGINE.items():
+            options.model_validate(library.resolve(name, snapshot, engine).engine)
+
+
+def test_presets_name_their_engine_and_hardware_profiles_tune_each_engine(
+    library: ProfileLibrary,
+) -> None:
+    assert {library.engine_of(name) for name in PRESETS} == {"openai-compatible"}
+    assert library.engine_of("throughput") is None
+    snapshot = machine("process_a100")
+    vllm = library.resolve(None, snapshot, "vllm")
+    assert vllm.name == "gpu-80gb" and vllm.engine["max_model_len"] == 32768
+    assert "n_gpu_layers" not in vllm.engine, "llama.cpp's options stay with llama.cpp"
+    sglang = library.resolve("sglang", snapshot, "openai-compatible").engine
+    assert "{served_name}" in sglang["command"] and sglang["model_format"] == "hf"
+    assert library.resolve("sglang", snapshot).engine == {}, "nothing for llama.cpp in it"
 
 
 @pytest.mark.parametrize(

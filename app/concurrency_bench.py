@@ -1,0 +1,206 @@
+"""Concurrency on llama.cpp, measured: aggregate output tokens/s at 1, 4 and 8 concurrent
+streams for `hostbench launch` (llama-server, continuous batching) against
+`python -m llama_cpp.server` on the same model in one run, and our single-stream decode
+against `llama-bench`'s tg rate with the same threads. Markdown on stdout.
+
+    python -m app.concurrency_bench [--model ID] [--threads 2] [--llama-bench PATH]
+
+The baseline is started as its users start it, plus `--interrupt_requests False`: with its
+default it ends a running stream when another request arrives, so its answers would not be
+complete and its "throughput" not comparable. Levels are measured one after the other,
+each on both servers back to back, so both see the same machine state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.background import BackgroundServer
+from bench.overhead import aggregate_throughput, alternate
+from bench.report import describe_machine
+from catalog import LocalModel, LocalModels, load_catalog, read_gguf_info, resolve_model
+from engines.llamacpp import build
+from engines.process import free_port
+from hardware import discover
+from profiles import Locations
+
+PROMPT = "Write a detailed story about a lighthouse keeper and a storm."
+LEVELS = (1, 4, 8)
+
+
+def request_body(name: str, model: LocalModel, max_tokens: int) -> dict[str, Any]:
+    """Every answer runs to max_tokens: the end-of-turn token is banned."""
+    body: dict[str, Any] = {
+        "model": name,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    eos = read_gguf_info(model.path).eos_token_id
+    if eos is not None:
+        body["logit_bias"] = {str(eos): -100}
+    return body
+
+
+def start_baseline(model: LocalModel, port: int, log: Path) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(model.path)]
+    argv += ["--port", str(port), "--interrupt_requests", "False"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"llama_cpp.server did not start; see {log}")
+
+
+def llama_bench_tg(binary: Path, model: LocalModel, threads: int, tokens: int) -> float:
+    """llama-bench's generation rate (tg) for `tokens` tokens with `threads` threads."""
+    argv = [str(binary), "-m", str(model.path), "-t", str(threads), "-p", "0", "-n", str(tokens)]
+    done = subprocess.run([*argv, "-o", "csv"], capture_output=True, text=True, check=True)
+    header, *rows = [line for line in done.stdout.splitlines() if line.strip()]
+    columns = [c.strip('"') for c in header.split(",")]
+    values = [v.strip('"') for v in rows[-1].split(",")]
+    return float(values[columns.index("avg_ts")])
+
+
+async def levels(urls: dict[str, str], body: dict[str, Any]) -> dict[str, dict[int, float]]:
+    """Aggregate tok/s per server and level; both servers back to back at each level."""
+    found: dict[str, dict[int, float]] = {name: {} for name in urls}
+    for level in LEVELS:
+        for name, url in urls.items():
+            rate, samples = await aggregate_throughput(url, body, max(4, 2 * level), level)
+            complete = sum(1 for s in samples if s.ok and s.output_tokens == body["max_tokens"])
+            if complete < len(samples):
+                note = f"{name} at {level} streams: {complete}/{len(samples)} complete answers"
+                print(f"warning: {note}", file=sys.stderr)
+            found[name][level] = rate
+    return found
+
+
+def ratio_rows(runs: list[dict[str, dict[int, float]]]) -> list[str]:
+    """One row per level: each repetition's figures, and the median ratio."""
+    rows = [
+        "| streams | hostbench launch tok/s (each repetition) | llama_cpp.server tok/s "
+        "(each repetition) | median ratio |",
+        "|---|---|---|---|",
+    ]
+    for n in LEVELS:
+        ours = [run["hostbench launch"][n] for run in runs]
+        base = [run["llama_cpp.server"][n] for run in runs]
+        ratio = statistics.median(o / b for o, b in zip(ours, base, strict=True))
+        rows.append(f"| {n} | {_figures(ours)} | {_figures(base)} | {ratio:.2f}x |")
+    return rows
+
+
+def _figures(values: list[float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in values)
+
+
+@dataclass
+class Session:
+    """Both servers, started once for every repetition."""
+
+    args: argparse.Namespace
+    model: LocalModel
+    urls: dict[str, str]
+    body: dict[str, Any]
+
+    def repetition(self) -> tuple[dict[str, dict[int, float]], float, float | None]:
+        rates = asyncio.run(levels(self.urls, self.body))
+        args, tg = self.args, None
+        if args.llama_bench is not None:
+            tg = llama_bench_tg(args.llama_bench, self.model, args.threads, args.max_tokens)
+        ours = {"ours": self.urls["hostbench launch"]}
+        single = asyncio.run(alternate(ours, self.body, args.rounds))["ours"]
+        return rates, single.decode_tokens_per_s(), tg
+
+
+def report(session: Session, launch: list[str], runtime: str) -> list[str]:
+    runs, decodes, tgs = [], [], []
+    for _ in range(session.args.repeat):
+        rates, decode, tg = session.repetition()
+        runs.append(rates)
+        decodes.append(decode)
+        tgs.append(tg)
+    lines = [f"Machine: {describe_machine(discover())}", ""]
+    lines += [f"Our launch: {runtime}, `hostbench launch {' '.join(launch)}`", ""]
+    lines += ratio_rows(runs)
+    measured = [t for t in tgs if t]
+    if measured:
+        threads, tokens = session.args.threads, session.args.max_tokens
+        ratios = [d / t for d, t in zip(decodes, measured, strict=True)]
+        lines += [
+            "",
+            f"1-stream decode through the gateway (1 / median TPOT): {_figures(decodes)} tok/s; "
+            f"llama-bench tg{tokens} -t {threads}: {_figures(measured)} tok/s; "
+            f"median ratio {statistics.median(ratios):.2f}",
+        ]
+    return lines
+
+
+def measure(args: argparse.Namespace, model: LocalModel, logs: Path) -> list[str]:
+    launch = [args.model, "--parallel", "8", "--threads", str(args.threads), "--ctx-size", "2048"]
+    launch += [*args.launch_option]
+    server = BackgroundServer(launch, free_port(), logs / "server.stderr")
+    baseline_port, baseline = free_port(), None
+    try:
+        ready = server.wait_ready()
+        baseline = start_baseline(model, baseline_port, logs / "baseline.log")
+        urls = {
+            "hostbench launch": f"{server.base_url}/v1",
+            "llama_cpp.server": f"http://127.0.0.1:{baseline_port}/v1",
+        }
+        body = request_body(ready["name"], model, args.max_tokens)
+        return report(Session(args, model, urls, body), launch, ready["runtime"])
+    finally:
+        server.stop()
+        if baseline is not None:
+            baseline.terminate()
+            baseline.wait(30)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=10, help="single-stream requests")
+    parser.add_argument(
+        "--llama-bench", type=Path, help="llama-bench for the tg rate (default: the set-up's)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions in one run")
+    parser.add_argument(
+        "--launch-option", action="append", default=[], help="extra `hostbench launch` flag"
+    )
+    args = parser.parse_args(argv)
+    if args.llama_bench is None:
+        built = build.make_plan(dict(os.environ)).native_dir / "llama-bench"
+        args.llama_bench = built if built.is_file() else None
+    locations = Locations.from_env().ensure()
+    from bench import Store
+
+    registry = LocalModels(Store(locations.store_path))
+    model = resolve_model(args.model, load_catalog(), registry, locations.models_dir)
+    print("\n".join(measure(args, model, locations.logs_dir / "concurrency-bench")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""5 Dashboard: per-model TTFT, TPOT, tokens/s and error rate over time, with each engine's
+memory and the machine's power; figures from the gateway's per-request records."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.widgets import Label, Static
+
+from app.tui import live, readings
+from app.tui.link import ServerView
+from app.tui.present import NA, human_bytes, ms, percent, rate, watts
+from app.tui.screens.base import WorkbenchScreen
+from app.tui.widgets.meter import Meter
+
+WINDOW_S = 60.0
+BUCKETS, BUCKET_S = 30, 10.0
+
+
+class ModelCard(Vertical):
+    """One served model: four figures over the last five minutes, current values of the
+    last minute."""
+
+    view: reactive[ServerView | None] = reactive(None, init=False)
+    """Bound from DashboardScreen.view."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(classes="card model-card", id=f"model-{_safe(model)}")
+        self.model = model
+        self.border_title = model
+
+    def compose(self) -> ComposeResult:
+        yield Meter("TTFT", id="ttft")
+        yield Meter("TPOT", id="tpot")
+        yield Meter("tok/s", id="tps")
+        yield Meter("errors", 100.0, id="errors")
+        yield Static("", classes="model-resources")
+
+    def watch_view(self, view: ServerView | None) -> None:
+        if view is None:
+            return
+        now = view.polled_at
+        figures = live.window(view.requests, self.model, now, WINDOW_S)
+        trend = live.series(view.requests, self.model, now, BUCKETS, BUCKET_S)
+        self.query_one("#ttft", Meter).show(trend.ttft_ms, f"p50 {ms(figures.ttft_p50_ms)}")
+        self.query_one("#tpot", Meter).show(trend.tpot_ms, f"p50 {ms(figures.tpot_p50_ms)}")
+        self.query_one("#tps", Meter).show(trend.tokens_per_s, rate(figures.tokens_per_s))
+        rate_text = percent(None if figures.error_rate is None else figures.error_rate * 100, 1)
+        self.query_one("#errors", Meter).show(
+            trend.error_rate, f"{rate_text} of {figures.requests}"
+        )
+        self.border_subtitle = f"{figures.requests} requests in the last minute"
+        machine = view.machine
+        process = readings.process(machine, self.model) if machine else None
+        memory = human_bytes(process.rss_bytes) if process else NA
+        gpu = human_bytes(process.gpu_memory_bytes) if process and process.gpu_memory_bytes else NA
+        cpu = percent(process.cpu_percent if process else None)
+        self.query_one(".model-resources", Static).update(
+            f"engine RSS {memory} · GPU memory {gpu} · CPU {cpu}"
+        )
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)
+
+
+class DashboardScreen(WorkbenchScreen):
+    MODE = "dashboard"
+
+    view: reactive[ServerView | None] = reactive(None, init=False, always_update=True)
+    """The newest poll, bound to every model card."""
+    models: reactive[tuple[str, ...]] = reactive((), init=False)
+    """Models with an engine or with recorded requests; a change rebuilds the cards."""
+
+    def compose_body(self) -> ComposeResult:
+        yield Label("", id="dashboard-summary", classes="summary")
+        yield VerticalScroll(id="model-cards", classes="cards")
+        yield Static(
+            "No model serves yet: launch one on the Engines screen (4), then send requests "
+            "from Chat (7), `hostbench bench`, or any OpenAI client.",
+            id="dashboard-empty",
+            classes="empty",
+        )
+
+    def show_view(self, view: ServerView) -> None:
+        served = [e.name for e in view.engines]
+        self.models = tuple(served)
+        self.view = view
+        machine = view.machine
+        power = readings.power_w(machine) if machine else None
+        power_text = watts(power) if power else f"{NA} (not measured here)"
+        self.query_one("#dashboard-summary", Label).update(
+            f"{len(served)} model{'s' if len(served) != 1 else ''} served · "
+            f"{len(view.requests)} requests recorded · power {power_text}"
+        )
+        self.query_one("#dashboard-empty").display = not served
+
+    async def watch_models(self, models: tuple[str, ...]) -> None:
+        cards = self.query_one("#model-cards", VerticalScroll)
+        await cards.remove_children()
+        await cards.mount_all([ModelCard(m).data_bind(DashboardScreen.view) for m in models])

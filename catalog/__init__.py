@@ -2,12 +2,15 @@
 
 from catalog.entry import Architecture, CatalogEntry, GgufFile, PypiSource
 from catalog.errors import (
+    AccessDeniedError,
     CancelledError,
     CatalogError,
+    DoesNotFitError,
     InsufficientDiskError,
     IntegrityError,
     InvalidModelFileError,
     ModelNotFoundError,
+    QuantizeError,
     QuantNotAvailableError,
     SourceUnavailableError,
 )
@@ -18,11 +21,13 @@ from catalog.pull import pull
 from catalog.resolve import register_file, resolve_model
 
 __all__ = [
+    "AccessDeniedError",
     "Architecture",
     "CancelledError",
     "Catalog",
     "CatalogEntry",
     "CatalogError",
+    "DoesNotFitError",
     "GgufFile",
     "GgufInfo",
     "InsufficientDiskError",
@@ -34,6 +39,7 @@ __all__ = [
     "ModelRef",
     "PypiSource",
     "QuantNotAvailableError",
+    "QuantizeError",
     "SourceUnavailableError",
     "load_catalog",
     "local_id",

@@ -39,3 +39,15 @@ class InvalidModelFileError(CatalogError):
 
 class CancelledError(CatalogError):
     """The operation was cancelled by the user; partial files were removed."""
+
+
+class AccessDeniedError(CatalogError):
+    """The source refused access (a gated or private repo); the message says how to get it."""
+
+
+class DoesNotFitError(CatalogError):
+    """The model cannot run in this machine's free memory with the chosen options."""
+
+
+class QuantizeError(CatalogError):
+    """llama.cpp's quantizer failed or its output did not load."""

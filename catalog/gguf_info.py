@@ -1,14 +1,37 @@
-"""Reading a GGUF file's header: architecture, quantization and the memory-math numbers."""
+"""Reading a GGUF file's header: architecture, quantization and the memory-math numbers.
+
+Only the header is parsed (catalog.gguf_header), so the same code reads a local file and
+the first megabytes of a remote one.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from catalog.errors import InvalidModelFileError
+from catalog.gguf_header import BadHeader, GgufHeader, RawTensor, TruncatedHeader, read_header
 
 GGUF_MAGIC = b"GGUF"
+_LAYER = re.compile(r"^blk\.(\d+)\.")
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor as the header describes it: enough to know what it costs in memory."""
+
+    name: str
+    ggml_type: str
+    n_elements: int
+    n_bytes: int
+
+    @property
+    def layer(self) -> int | None:
+        found = _LAYER.match(self.name)
+        return int(found.group(1)) if found else None
 
 
 @dataclass(frozen=True)
@@ -28,11 +51,56 @@ class GgufInfo:
     has_chat_template: bool
     pooling_type: int | None = None
     """Set in embedding models (llama.cpp's enum: 1 mean, 2 cls, 3 last, 4 rank)."""
+    key_length: int | None = None
+    value_length: int | None = None
+    feed_forward_length: int | None = None
+    sliding_window: int | None = None
+    sliding_window_pattern: int | None = None
+    expert_count: int | None = None
+    expert_used_count: int | None = None
+    n_tokens: int | None = None
+    n_merges: int | None = None
+    header_bytes: int | None = None
+    tensors: tuple[TensorInfo, ...] = field(default=(), repr=False)
+
+    @property
+    def head_dim_k(self) -> int | None:
+        """Per-head K width: `key_length`, else the HF default embedding / heads."""
+        return self.key_length or _divide(self.embedding_length, self.n_heads)
+
+    @property
+    def head_dim_v(self) -> int | None:
+        return self.value_length or _divide(self.embedding_length, self.n_heads)
+
+    @property
+    def weights_bytes(self) -> int:
+        return sum(t.n_bytes for t in self.tensors)
+
+    def layer_bytes(self) -> dict[int, int]:
+        """Weight bytes of each repeating layer (`blk.N.*`), from the actual tensor sizes."""
+        sizes: dict[int, int] = {}
+        for tensor in self.tensors:
+            if tensor.layer is not None:
+                sizes[tensor.layer] = sizes.get(tensor.layer, 0) + tensor.n_bytes
+        return sizes
+
+    def tensor_bytes(self, name: str) -> int | None:
+        return next((t.n_bytes for t in self.tensors if t.name == name), None)
+
+    def type_counts(self) -> dict[str, int]:
+        """How many tensors of each ggml type the file holds (what was really written)."""
+        return dict(Counter(t.ggml_type for t in self.tensors))
 
 
-def _field(reader: Any, key: str) -> Any:
-    field = reader.fields.get(key)
-    return None if field is None else field.contents()
+def _divide(a: int | None, b: int | None) -> int | None:
+    return a // b if a and b else None
+
+
+def _scalar(value: Any) -> Any:
+    """Per-layer arrays (some architectures vary KV heads by layer) count by their maximum."""
+    if isinstance(value, list):
+        return max(value) if value else None
+    return value
 
 
 def _quant_name(file_type: int | None) -> str | None:
@@ -56,31 +124,67 @@ def is_gguf(path: Path) -> bool:
 
 
 def read_gguf_info(path: Path) -> GgufInfo:
-    """Parse the header (the file is memory-mapped, not read whole)."""
-    import gguf
-
+    """Parse the header (the file is memory-mapped; tensor data is never read)."""
     if not is_gguf(path):
         raise InvalidModelFileError(f"{path} is not a GGUF file")
     try:
-        reader = gguf.GGUFReader(path)
-    except (ValueError, OSError) as error:
+        header = read_header(path)
+    except (TruncatedHeader, BadHeader, OSError, ValueError) as error:
         raise InvalidModelFileError(f"{path}: unreadable GGUF header ({error})") from error
-    arch = _field(reader, "general.architecture")
+    return info_from_header(header)
+
+
+def _type_name(ggml_type: int) -> str:
+    import gguf
+
+    try:
+        return gguf.GGMLQuantizationType(ggml_type).name
+    except ValueError:
+        return f"type {ggml_type}"
+
+
+def _tensor_info(tensor: RawTensor) -> TensorInfo:
+    from catalog.quant_types import ggml_bytes
+
+    name = _type_name(tensor.ggml_type)
+    size = ggml_bytes(name, tensor.n_elements) if not name.startswith("type ") else 0
+    return TensorInfo(tensor.name, name, tensor.n_elements, size)
+
+
+def info_from_header(header: GgufHeader) -> GgufInfo:
+    fields, lengths = header.fields, header.array_lengths
+    arch = fields.get("general.architecture")
 
     def arch_field(key: str) -> Any:
-        return _field(reader, f"{arch}.{key}") if arch else None
+        return _scalar(fields.get(f"{arch}.{key}")) if arch else None
 
     return GgufInfo(
         architecture=arch,
-        quant=_quant_name(_field(reader, "general.file_type")),
-        name=_field(reader, "general.name"),
+        quant=_quant_name(fields.get("general.file_type")),
+        name=fields.get("general.name"),
         context_length=arch_field("context_length"),
         n_layers=arch_field("block_count"),
         embedding_length=arch_field("embedding_length"),
         n_heads=arch_field("attention.head_count"),
         n_kv_heads=arch_field("attention.head_count_kv"),
-        vocab_size=arch_field("vocab_size"),
-        eos_token_id=_field(reader, "tokenizer.ggml.eos_token_id"),
-        has_chat_template="tokenizer.chat_template" in reader.fields,
+        vocab_size=arch_field("vocab_size") or lengths.get("tokenizer.ggml.tokens"),
+        eos_token_id=fields.get("tokenizer.ggml.eos_token_id"),
+        has_chat_template="tokenizer.chat_template" in fields,
         pooling_type=arch_field("pooling_type"),
+        key_length=arch_field("attention.key_length"),
+        value_length=arch_field("attention.value_length"),
+        feed_forward_length=arch_field("feed_forward_length"),
+        sliding_window=arch_field("attention.sliding_window"),
+        sliding_window_pattern=_pattern(fields.get(f"{arch}.attention.sliding_window_pattern")),
+        expert_count=arch_field("expert_count"),
+        expert_used_count=arch_field("expert_used_count"),
+        n_tokens=lengths.get("tokenizer.ggml.tokens"),
+        n_merges=lengths.get("tokenizer.ggml.merges"),
+        header_bytes=header.data_offset,
+        tensors=tuple(_tensor_info(t) for t in header.tensors),
     )
+
+
+def _pattern(value: Any) -> int | None:
+    """A scalar pattern is kept; a per-layer list is not a period (treated as unknown)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

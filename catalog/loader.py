@@ -48,6 +48,12 @@ class Catalog:
     def resolve(self, ref: ModelRef) -> tuple[CatalogEntry, GgufFile]:
         entry = self.get(ref.model_id)
         gguf = entry.gguf_file(ref.quant)
+        if gguf is None and not entry.gguf:
+            repos = ", ".join(r.repo for r in entry.gguf_repos) or "none known"
+            raise QuantNotAvailableError(
+                f"the catalog lists no single GGUF file for {entry.id} (repos: {repos}); "
+                "download one yourself and launch it by path"
+            )
         if gguf is None:
             raise QuantNotAvailableError(
                 f"{entry.id} has no {ref.quant} file; available: {', '.join(entry.quants)}"

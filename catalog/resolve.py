@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def resolve_model(
     *,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    hf_cache: Path | None = None,
+    on_retry: Callable[[str, float], None] | None = None,
 ) -> LocalModel:
     """The local model for `text`; catalog models missing here are pulled."""
     if looks_like_path(text):
@@ -66,5 +69,12 @@ def resolve_model(
         raise ModelNotFoundError(text, difflib.get_close_matches(text.lower(), known, n=3))
     entry, gguf = catalog.resolve(ref)
     return already_pulled(registry, entry, gguf) or pull(
-        entry, gguf, registry, models_dir, progress=progress, cancel=cancel
+        entry,
+        gguf,
+        registry,
+        models_dir,
+        progress=progress,
+        cancel=cancel,
+        hf_cache=hf_cache,
+        on_retry=on_retry,
     )

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profiles": ("profiles", "list or show launch profiles"),
     "ps": ("ps", "list the engines of the running server"),
     "stop": ("stop", "stop an engine of the running server"),
+    "export": ("export", "write Kubernetes, KServe or compose manifests for a model"),
     "gpus": ("gpus", "show GPUs, CPU, RAM and disk of this machine (--watch, --json)"),
     "hw": ("gpus", "alias of `gpus`"),
     "engines": ("engines", "list engine adapters, or build llama-server for this machine"),
@@ -93,8 +94,9 @@ def _is_known(error: BaseException) -> bool:
     from catalog import CatalogError
     from engines.errors import EngineError
     from engines.llamacpp.build import BuildError
+    from profiles.library import ProfileError
 
-    return isinstance(error, CatalogError | EngineError | StoreError | BuildError)
+    return isinstance(error, CatalogError | EngineError | StoreError | BuildError | ProfileError)
 
 
 def describe(error: BaseException) -> str:

@@ -15,6 +15,10 @@ class ExitCode(IntEnum):
     INTEGRITY = 5
     NO_SPACE = 6
     LAUNCH_FAILED = 7
+    ACCESS_DENIED = 8
+    """A gated or private model repo: the message says how to get access."""
+    DOES_NOT_FIT = 9
+    """The model cannot run in this machine's free memory with the chosen options."""
     INTERRUPTED = 130
 
 
@@ -23,7 +27,9 @@ def exit_code_for(error: BaseException) -> ExitCode:
     from pydantic import ValidationError
 
     from catalog import (
+        AccessDeniedError,
         CancelledError,
+        DoesNotFitError,
         InsufficientDiskError,
         IntegrityError,
         InvalidModelFileError,
@@ -42,9 +48,15 @@ def exit_code_for(error: BaseException) -> ExitCode:
         UnknownEngineError,
         UnsupportedOptionError,
     )
+    from profiles.library import ProfileError
 
     table: tuple[tuple[type[BaseException], ExitCode], ...] = (
-        ((ModelNotFoundError, QuantNotAvailableError, EngineNotFoundError), ExitCode.NOT_FOUND),
+        (
+            (ModelNotFoundError, QuantNotAvailableError, EngineNotFoundError, ProfileError),
+            ExitCode.NOT_FOUND,
+        ),
+        ((AccessDeniedError,), ExitCode.ACCESS_DENIED),
+        ((DoesNotFitError,), ExitCode.DOES_NOT_FIT),
         (
             (UnknownEngineError, InvalidModelFileError, InsecureBindError, UnsupportedOptionError),
             ExitCode.USAGE,

@@ -12,13 +12,13 @@ from app.cli.output import human_bytes
 class ByteProgress:
     """A callable `(done, total)` that draws at most ten times a second."""
 
-    def __init__(self, label: str, out: TextIO = sys.stderr, interval_s: float = 0.1) -> None:
+    def __init__(self, label: str, out: TextIO | None = None, interval_s: float = 0.1) -> None:
         self.label = label
-        self.out = out
+        self.out = out or sys.stderr  # read now: sys.stderr may be replaced after import
         self.interval_s = interval_s
         self._started = time.monotonic()
         self._last_draw = 0.0
-        self._tty = out.isatty()
+        self._tty = self.out.isatty()
         self._last_line = ""
 
     def __call__(self, done: int, total: int) -> None:
@@ -46,3 +46,27 @@ class ByteProgress:
         prefix, suffix = ("\r", "\x1b[K") if self._tty else ("", "")
         self.out.write(f"{prefix}{self._last_line}{suffix}\n")
         self.out.flush()
+
+
+class StepProgress:
+    """A callable `(done, total)` for counted steps (tensors quantized), on stderr."""
+
+    def __init__(self, label: str, unit: str, out: TextIO | None = None) -> None:
+        self.label, self.unit, self.out = label, unit, out or sys.stderr
+        self._tty = self.out.isatty()
+        self._started = time.monotonic()
+        self._last = ""
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.monotonic() - self._started
+        eta = elapsed / done * (total - done) if done else 0.0
+        self._last = f"{self.label}: {done}/{total} {self.unit}  ETA {eta:4.0f} s"
+        if self._tty:
+            self.out.write("\r" + self._last + "\x1b[K")
+            self.out.flush()
+
+    def finish(self) -> None:
+        if self._last:
+            prefix, suffix = ("\r", "\x1b[K") if self._tty else ("", "")
+            self.out.write(f"{prefix}{self._last}{suffix}\n")
+            self.out.flush()

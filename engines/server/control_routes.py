@@ -9,7 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from catalog import (
+    AccessDeniedError,
     CatalogError,
+    DoesNotFitError,
     InsufficientDiskError,
     InvalidModelFileError,
     ModelNotFoundError,
@@ -36,6 +38,7 @@ from engines.server.errors import (
 )
 from engines.server.state import ServerState
 from hardware import snapshot_to_dict
+from profiles.library import ProfileError
 
 _STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (ModelNotFoundError, 404),
@@ -46,7 +49,10 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (EngineUnavailableError, 400),
     (UnsupportedOptionError, 400),
     (EngineExistsError, 409),
+    (ProfileError, 400),
+    (AccessDeniedError, 403),
     (InsufficientDiskError, 507),
+    (DoesNotFitError, 507),
     (EngineStartError, 502),
 )
 
@@ -68,6 +74,7 @@ class LaunchBody(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     name: str | None = None
     aliases: list[str] = Field(default_factory=list)
+    profile: str | None = Field(None, description="Launch profile; default: matches hardware.")
 
 
 def control_router(state: ServerState) -> APIRouter:
@@ -90,11 +97,13 @@ def add_engine_routes(router: APIRouter, state: ServerState) -> None:
 
     @router.post("/engines", status_code=201)
     async def launch(body: LaunchBody) -> dict[str, Any]:
-        order = LaunchOrder(body.model, body.engine, body.options, body.name, tuple(body.aliases))
+        order = LaunchOrder(
+            body.model, body.engine, body.options, body.name, tuple(body.aliases), body.profile
+        )
         try:
             request = await asyncio.to_thread(state.launcher.prepare, order)
             engine = await supervisor.launch(request)
-        except (CatalogError, EngineError, ValidationError) as error:
+        except (CatalogError, EngineError, ProfileError, ValidationError) as error:
             raise api_error_from(error) from None
         return engine.status()
 

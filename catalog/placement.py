@@ -1,0 +1,250 @@
+"""Where a model goes on this machine: fully on GPU, partly offloaded, CPU only, or
+nowhere. Pure: takes a hardware snapshot, so tests can pass a recorded GPU reading.
+
+`n_gpu_layers` follows llama.cpp: the last N repeating layers go to the GPU(s), and
+N = n_layers + 1 also moves the output head. The token embedding always stays in host
+memory. Each GPU keeps a margin free (1024 MiB, llama.cpp's own `--fit-target` default, per
+tools/fit-params/README.md in the vendored llama.cpp) for the CUDA context and workspace;
+host RAM keeps RAM_MARGIN_BYTES for the OS and everything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from catalog.fit import (
+    FitOptions,
+    MiB,
+    activation_bytes,
+    compute_bytes_cpu,
+    compute_bytes_gpu,
+    layer_kv_bytes,
+    output_buffer_bytes,
+    runtime_bytes,
+)
+from catalog.model_shape import ModelShape
+from hardware import MachineSnapshot
+
+GPU_MARGIN_BYTES = 1024 * MiB
+RAM_MARGIN_BYTES = 1024 * MiB
+
+
+class Verdict(StrEnum):
+    FULL_GPU = "full GPU"
+    PARTIAL = "partial offload"
+    CPU = "CPU only"
+    NO_FIT = "does not fit"
+
+    @property
+    def fits(self) -> bool:
+        return self is not Verdict.NO_FIT
+
+
+@dataclass(frozen=True)
+class Device:
+    """A memory pool: a GPU's free VRAM, or the RAM available to load into."""
+
+    name: str
+    free_bytes: int
+    margin_bytes: int
+    is_gpu: bool
+
+    @property
+    def usable_bytes(self) -> int:
+        return max(0, self.free_bytes - self.margin_bytes)
+
+
+@dataclass(frozen=True)
+class Devices:
+    ram: Device
+    gpus: tuple[Device, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_snapshot(cls, snapshot: MachineSnapshot) -> Devices:
+        """Dedicated GPUs with a free-memory reading; unified-memory GPUs share RAM."""
+        ram = Device("RAM", snapshot.memory.ram_available_bytes, RAM_MARGIN_BYTES, is_gpu=False)
+        gpus, notes = [], []
+        for gpu in snapshot.gpus:
+            if gpu.unified_memory:
+                notes.append(f"{gpu.name} shares system RAM: counted as RAM")
+            elif gpu.memory_free_bytes is None:
+                notes.append(f"gpu{gpu.index} ({gpu.name}) reports no free memory: not used")
+            else:
+                name = f"gpu{gpu.index} ({gpu.name})"
+                gpus.append(Device(name, gpu.memory_free_bytes, GPU_MARGIN_BYTES, is_gpu=True))
+        return cls(ram, tuple(gpus), tuple(notes))
+
+
+@dataclass(frozen=True)
+class DeviceUse:
+    device: Device
+    need_bytes: int
+    layers: int = 0
+
+    @property
+    def fits(self) -> bool:
+        return self.need_bytes <= self.device.usable_bytes
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Memory per device for one `n_gpu_layers` value."""
+
+    n_gpu_layers: int
+    ram: DeviceUse
+    gpus: tuple[DeviceUse, ...] = ()
+
+    @property
+    def fits(self) -> bool:
+        return self.ram.fits and all(use.fits for use in self.gpus)
+
+    @property
+    def gpu_bytes(self) -> int:
+        return sum(use.need_bytes for use in self.gpus)
+
+
+@dataclass(frozen=True)
+class FitReport:
+    verdict: Verdict
+    placement: Placement
+    shape: ModelShape
+    options: FitOptions
+    reasons: tuple[str, ...] = field(default=())
+
+    @property
+    def n_gpu_layers(self) -> int:
+        return self.placement.n_gpu_layers
+
+
+def _offloaded(shape: ModelShape, n_gpu_layers: int) -> range:
+    """Layer indices on the GPU side: the last `n_gpu_layers` repeating layers."""
+    count = min(n_gpu_layers, shape.n_layers)
+    return range(shape.n_layers - count, shape.n_layers)
+
+
+def _host_use(shape: ModelShape, options: FitOptions, n_gpu_layers: int, ram: Device) -> DeviceUse:
+    """Host memory: what is not offloaded, plus the runtime; attention runs on the host
+    only while some layer stays there."""
+    gone = _offloaded(shape, n_gpu_layers)
+    kv = layer_kv_bytes(shape, options)
+    weights = shape.file_bytes - sum(shape.layer_bytes[i] for i in gone)
+    if n_gpu_layers > shape.n_layers and shape.output_bytes != shape.input_bytes:
+        weights -= shape.output_bytes
+    on_host = shape.n_layers - len(gone)
+    compute = compute_bytes_cpu(shape, options) if on_host else activation_bytes(shape, options)
+    need = (
+        weights
+        + sum(kv[i] for i in range(shape.n_layers) if i not in gone)
+        + compute
+        + output_buffer_bytes(shape, options)
+        + runtime_bytes(shape)
+    )
+    return DeviceUse(ram, need, on_host)
+
+
+def _gpu_layer_costs(shape: ModelShape, options: FitOptions, n_gpu_layers: int) -> list[int]:
+    kv = layer_kv_bytes(shape, options)
+    costs = [shape.layer_bytes[i] + kv[i] for i in _offloaded(shape, n_gpu_layers)]
+    if n_gpu_layers > shape.n_layers:
+        costs.append(shape.output_bytes)
+    return costs
+
+
+def _split_across(
+    gpus: tuple[Device, ...], costs: list[int], compute: int
+) -> tuple[DeviceUse, ...]:
+    """Fill GPUs in order (llama.cpp splits by free memory); the last takes any overflow."""
+    uses, start = [], 0
+    for index, gpu in enumerate(gpus):
+        room, end = gpu.usable_bytes - compute, start
+        last = index == len(gpus) - 1
+        while end < len(costs) and (last or sum(costs[start : end + 1]) <= room):
+            end += 1
+        if end > start:
+            uses.append(DeviceUse(gpu, compute + sum(costs[start:end]), end - start))
+        start = end
+    return tuple(uses)
+
+
+def place(shape: ModelShape, options: FitOptions, devices: Devices, n_gpu_layers: int) -> Placement:
+    n_gpu_layers = 0 if not devices.gpus else max(0, min(n_gpu_layers, shape.n_layers + 1))
+    ram = _host_use(shape, options, n_gpu_layers, devices.ram)
+    if n_gpu_layers == 0:
+        return Placement(0, ram)
+    costs = _gpu_layer_costs(shape, options, n_gpu_layers)
+    gpus = _split_across(devices.gpus, costs, compute_bytes_gpu(shape, options))
+    return Placement(n_gpu_layers, ram, gpus)
+
+
+def best_placement(shape: ModelShape, options: FitOptions, devices: Devices) -> Placement:
+    """The most layers on the GPU(s) that still fit; CPU-only when none do."""
+    for layers in range(shape.n_layers + 1 if devices.gpus else 0, 0, -1):
+        candidate = place(shape, options, devices, layers)
+        if all(use.fits for use in candidate.gpus):
+            return candidate
+    return place(shape, options, devices, 0)
+
+
+def verdict_of(shape: ModelShape, placement: Placement) -> Verdict:
+    if not placement.fits:
+        return Verdict.NO_FIT
+    if placement.n_gpu_layers > shape.n_layers:
+        return Verdict.FULL_GPU
+    return Verdict.PARTIAL if placement.n_gpu_layers else Verdict.CPU
+
+
+def fit(
+    shape: ModelShape,
+    options: FitOptions,
+    devices: Devices,
+    n_gpu_layers: int | None = None,
+) -> FitReport:
+    """The verdict for `options`; `n_gpu_layers=None` picks the most that fit."""
+    placement = (
+        best_placement(shape, options, devices)
+        if n_gpu_layers is None
+        else place(shape, options, devices, n_gpu_layers)
+    )
+    verdict = verdict_of(shape, placement)
+    return FitReport(verdict, placement, shape, options, tuple(explain(shape, placement, verdict)))
+
+
+def explain(shape: ModelShape, placement: Placement, verdict: Verdict) -> list[str]:
+    gib = 1 << 30
+    lines = [
+        f"{use.device.name}: needs {use.need_bytes / gib:.2f} GiB of "
+        f"{use.device.free_bytes / gib:.2f} GiB free "
+        f"({use.device.margin_bytes >> 20} MiB kept free)"
+        for use in (*placement.gpus, placement.ram)
+    ]
+    if placement.gpus:
+        lines.insert(
+            0,
+            f"n_gpu_layers={placement.n_gpu_layers} of {shape.n_layers + 1} "
+            f"({shape.mean_layer_bytes / gib:.3f} GiB per layer)",
+        )
+    if verdict is Verdict.NO_FIT:
+        short = [use for use in (*placement.gpus, placement.ram) if not use.fits]
+        lines.append("does not fit: " + ", ".join(use.device.name for use in short))
+    return lines
+
+
+def largest_context(
+    shape: ModelShape, options: FitOptions, devices: Devices, want: Verdict | None = None
+) -> int | None:
+    """The longest context (multiple of 256, up to the trained length) whose verdict is at
+    least `want` (default: fits at all); None when not even 256 tokens fit."""
+    ceiling = shape.ctx_train or 131072
+    rank = list(Verdict)
+
+    def ok(n_ctx: int) -> bool:
+        got = fit(shape, replace(options, n_ctx=n_ctx), devices).verdict
+        return got.fits and (want is None or rank.index(got) <= rank.index(want))
+
+    low, high = 0, ceiling // 256
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if ok(middle * 256) else (low, middle - 1)
+    return low * 256 or None

@@ -11,7 +11,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -31,11 +31,14 @@ from app.tui.messages import (
     ServerPolled,
     ServerUnreachable,
 )
+from app.tui.screens.catalog import CatalogScreen
 from app.tui.screens.chat import ChatScreen
+from app.tui.screens.compare import CompareScreen
 from app.tui.screens.dashboard import DashboardScreen
 from app.tui.screens.dialogs import ErrorScreen, QuitScreen
 from app.tui.screens.engines import EnginesScreen
 from app.tui.screens.machine import MachineScreen
+from app.tui.screens.models import ModelsScreen
 from app.tui.widgets.navbar import SCREENS
 from hardware import MachineSnapshot
 from profiles import Locations, Settings
@@ -67,7 +70,8 @@ class Dependencies:
     poll_interval_s: float = 1.0
     machine: MachineSnapshot | None = None
     """A hardware reading to use before (or instead of) the server's telemetry."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    live: bool = True
+    """Poll until the app ends; False polls once (snapshots of a recorded server)."""
 
 
 class Workbench(App[None]):
@@ -78,11 +82,11 @@ class Workbench(App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
     MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
         "machine": MachineScreen,
-        "catalog": MachineScreen,
-        "models": MachineScreen,
+        "catalog": CatalogScreen,
+        "models": ModelsScreen,
         "engines": EnginesScreen,
         "dashboard": DashboardScreen,
-        "compare": MachineScreen,
+        "compare": CompareScreen,
         "chat": ChatScreen,
     }
     DEFAULT_MODE = "machine"
@@ -146,6 +150,8 @@ class Workbench(App[None]):
                 if not known_error(error):
                     raise
                 self.post_message(ServerUnreachable(str(error)))
+            if not self.deps.live:
+                return
             self._stop_polling.wait(self.deps.poll_interval_s)
 
     @on(ServerPolled)
@@ -183,6 +189,17 @@ class Workbench(App[None]):
     @on(EngineStopped)
     def _stopped(self, message: EngineStopped) -> None:
         self.notify(f"{message.name} stopped")
+
+    def machine_reading(self) -> MachineSnapshot:
+        """The server's newest hardware reading; the one handed in; else read this machine
+        (blocking: call it from a thread worker)."""
+        if self.view is not None and self.view.machine is not None:
+            return self.view.machine
+        if self.deps.machine is not None:
+            return self.deps.machine
+        from hardware import discover
+
+        return discover(self.deps.locations.models_dir)
 
     # -- errors -------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ def make_app(
     start_server: bool = True,
     poll_interval_s: float = 1.0,
     machine: MachineSnapshot | None = None,
+    live: bool = True,
 ) -> Workbench:
     """Build the workbench. Without `client`, it talks to the server the settings name;
     tests hand it a server of their own, or a replay of a recorded one with a fixed clock."""
@@ -35,5 +36,6 @@ def make_app(
         start_server=start_server,
         poll_interval_s=poll_interval_s,
         machine=machine,
+        live=live,
     )
     return Workbench(deps)

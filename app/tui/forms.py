@@ -33,9 +33,14 @@ class FieldSpec:
         return self.name.replace("_", " ")
 
     def shown_default(self) -> str:
-        if self.default is None:
-            return ""
-        return str(self.default).lower() if isinstance(self.default, bool) else str(self.default)
+        return shown(self.default)
+
+
+def shown(value: Any) -> str:
+    """A value as a form field holds it: None is empty, booleans are lower case."""
+    if value is None:
+        return ""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _kind(field: FieldInfo) -> tuple[Kind, tuple[str, ...], str]:
@@ -61,15 +66,13 @@ def field_specs(model: type[BaseModel]) -> list[FieldSpec]:
     return specs
 
 
-def changed(specs: list[FieldSpec], raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Only the values the user changed from the default shown: the server resolves the
+def changed(raw: Mapping[str, Any], baseline: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the values the user changed from what the form showed: the server resolves the
     rest exactly as it does for `hostbench launch` without those flags."""
-    by_name = {s.name: s for s in specs}
     out: dict[str, Any] = {}
     for name, given in raw.items():
-        spec = by_name[name]
         value = given.strip() if isinstance(given, str) else given
-        if value in ("", spec.shown_default()) if isinstance(value, str) else value == spec.default:
+        if value == "" or shown(value) == shown(baseline.get(name)):
             continue
         out[name] = value
     return out

@@ -35,7 +35,7 @@ class ModelCard(Vertical):
         yield Meter("TPOT", id="tpot")
         yield Meter("tok/s", id="tps")
         yield Meter("errors", 100.0, id="errors")
-        yield Static("", classes="model-resources")
+        yield Meter("memory", id="rss")
 
     def watch_view(self, view: ServerView | None) -> None:
         if view is None:
@@ -54,10 +54,11 @@ class ModelCard(Vertical):
         machine = view.machine
         process = readings.process(machine, self.model) if machine else None
         memory = human_bytes(process.rss_bytes) if process else NA
-        gpu = human_bytes(process.gpu_memory_bytes) if process and process.gpu_memory_bytes else NA
+        if process and process.gpu_memory_bytes:
+            memory += f" + {human_bytes(process.gpu_memory_bytes)} GPU"
         cpu = percent(process.cpu_percent if process else None)
-        self.query_one(".model-resources", Static).update(
-            f"engine RSS {memory} · GPU memory {gpu} · CPU {cpu}"
+        self.query_one("#rss", Meter).show(
+            readings.process_rss(view.telemetry, self.model), f"{memory} · CPU {cpu}"
         )
 
 

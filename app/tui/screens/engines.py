@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -16,9 +16,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import DataTable, Label, Log, Static
+from textual.widgets import DataTable, Input, Label, Log, Static
 
 from app.tui import readings
+from app.tui.fitting import plan_launch, profile_names, registry_at
 from app.tui.forms import field_specs, validate
 from app.tui.link import EngineInfo, Poller, ServerView
 from app.tui.messages import EngineLaunched, EngineStopped
@@ -29,8 +30,11 @@ from app.tui.widgets.launch_form import LaunchForm
 from engines.launching import DEFAULT_ENGINE
 from engines.registry import load_engine
 
+if TYPE_CHECKING:
+    from profiles.resolver import Resolution
+
 DEFAULT_MODEL = "smollm2-135m-instruct"
-COLUMNS = ("name", "model", "runtime", "port", "pid", "state", "memory", "uptime", "restarts")
+COLUMNS = ("name", "state", "pid", "port", "memory", "uptime", "restarts", "runtime", "model")
 STATE_STYLE = {"ready": "green", "starting": "yellow", "crashed": "bold red", "stopping": "dim"}
 ERROR_WORDS = ("error", "failed", "fatal", "abort", "exception", "killed", "out of memory")
 
@@ -69,6 +73,17 @@ class EnginesScreen(WorkbenchScreen):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, EnginesScreen.LogTailRead)
 
+    @dataclass
+    class PlanResolved(Message):
+        """The launch plan for the form's model: values with reasons, or why there is none."""
+
+        model: str
+        resolution: Resolution | None
+        problem: str | None
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, EnginesScreen.PlanResolved)
+
     selected: reactive[str | None] = reactive(None, init=False)
     """Served name of the engine whose log is shown."""
     launching: reactive[bool] = reactive(False)
@@ -80,10 +95,10 @@ class EnginesScreen(WorkbenchScreen):
         self.adapter = load_engine(DEFAULT_ENGINE)
 
     def compose_body(self) -> ComposeResult:
+        yield DataTable(id="engines-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="crash", classes="crash")
         with Horizontal(id="engines-body"):
             with Vertical(id="engines-left"):
-                yield DataTable(id="engines-table", cursor_type="row", zebra_stripes=True)
-                yield Static("", id="crash", classes="crash")
                 yield Label("log", id="log-title", classes="pane-title")
                 yield Log(id="engine-log", max_lines=500, auto_scroll=True)
             with Vertical(id="engines-right"):
@@ -93,6 +108,7 @@ class EnginesScreen(WorkbenchScreen):
                     field_specs(self.adapter.Options),
                     DEFAULT_MODEL,
                     self._suggestions(),
+                    profile_names(self.app.deps.locations),  # type: ignore[attr-defined]
                     id="launch-form",
                 )
 
@@ -107,6 +123,7 @@ class EnginesScreen(WorkbenchScreen):
         for column in COLUMNS:
             table.add_column(column, key=column)
         self.follow_log()
+        self.plan(DEFAULT_MODEL, None)
 
     def on_unmount(self) -> None:
         self._stop_tail.set()
@@ -127,14 +144,14 @@ class EnginesScreen(WorkbenchScreen):
                 memory += f" + {human_bytes(process.gpu_memory_bytes)} GPU"
             cells = (
                 engine.name,
-                engine.model,
-                engine.runtime or engine.engine,
-                str(engine.port or NA),
-                str(engine.pid or NA),
                 state_text(engine),
+                str(engine.pid or NA),
+                str(engine.port or NA),
                 memory,
                 duration(engine.uptime_s(now)),
                 str(engine.restarts),
+                engine.runtime or engine.engine,
+                engine.model,
             )
             if engine.name in table.rows:
                 for column, cell in zip(COLUMNS, cells, strict=True):
@@ -167,15 +184,20 @@ class EnginesScreen(WorkbenchScreen):
     def follow_log(self) -> None:
         """Read the selected engine's log tail once a second while this screen shows."""
         poller = Poller(self.app.client, self.app.clock)  # type: ignore[attr-defined]
-        while not self._stop_tail.wait(1.0):
+        live = self.app.deps.live  # type: ignore[attr-defined]
+        while not self._stop_tail.wait(1.0 if live else 0.05):
             name = self.selected
             if name is None or not self.is_current:
+                if not live:
+                    return
                 continue
             try:
                 lines = poller.engine_log(name)
             except Exception:  # the table already says when the server is gone
                 continue
             self.post_message(self.LogTailRead(name, lines))
+            if not live:
+                return
 
     @on(LogTailRead)
     def _log_read(self, message: LogTailRead) -> None:
@@ -197,8 +219,63 @@ class EnginesScreen(WorkbenchScreen):
     def action_launch(self) -> None:
         self.query_one(LaunchForm).submit()
 
+    def prefill(self, model: str) -> None:
+        """Put `model` in the launch form (from the Catalog screen's launch action)."""
+        field = self.query_one("#field-model", Input)
+        field.value = model
+        field.focus()
+
     def action_focus_form(self) -> None:
         self.query_one("#field-model").focus()
+
+    # -- defaults, with why ---------------------------------------------------------------
+
+    @on(LaunchForm.TargetChanged)
+    def _target_changed(self, message: LaunchForm.TargetChanged) -> None:
+        if message.model:
+            self.plan(message.model, message.profile)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
+    def plan(self, model: str, profile: str | None) -> None:
+        """The launch plan `hostbench launch MODEL --dry-run` prints, for the form."""
+        from catalog import CatalogError, load_catalog
+        from profiles.library import ProfileError
+
+        app: Any = self.app
+        try:
+            resolution = plan_launch(
+                model,
+                profile,
+                {},
+                self.adapter.parse_options({}).model_dump(),
+                catalog=load_catalog(),
+                registry=registry_at(app.deps.locations.store_path),
+                snapshot=app.machine_reading(),
+                locations=app.deps.locations,
+            )
+        except (CatalogError, ProfileError, OSError) as error:
+            self.post_message(self.PlanResolved(model, None, str(error)))
+            return
+        self.post_message(self.PlanResolved(model, resolution, None))
+
+    @on(PlanResolved)
+    def _plan_resolved(self, message: PlanResolved) -> None:
+        form = self.query_one(LaunchForm)
+        if message.resolution is None:
+            self.query_one("#form-note", Static).update(
+                f"[dim]no estimate for {message.model}: {message.problem}[/dim]"
+            )
+            return
+        resolution = message.resolution
+        profile = resolution.profile
+        note = f"profile [b]{profile.name}[/b]"
+        note += f" ({' → '.join(profile.chain)})" if len(profile.chain) > 1 else ""
+        note += f": {profile.description}" if profile.description else ""
+        if resolution.refusal:
+            note += f"\n[red]✗ {resolution.refusal}[/red]"
+        for extra in resolution.notes:
+            note += f"\n[dim]{extra}[/dim]"
+        form.show_defaults(resolution.options, resolution.reasons, note)
 
     @on(LaunchForm.Submitted)
     def _submitted(self, message: LaunchForm.Submitted) -> None:
@@ -210,9 +287,15 @@ class EnginesScreen(WorkbenchScreen):
         if not message.model:
             self.notify("Which model? Type a catalog id, local id or .gguf path", severity="error")
             return
-        body = {"model": message.model, "engine": DEFAULT_ENGINE, "options": message.options}
+        body: dict[str, object] = {
+            "model": message.model,
+            "engine": DEFAULT_ENGINE,
+            "options": message.options,
+        }
         if message.name:
             body["name"] = message.name
+        if message.profile:
+            body["profile"] = message.profile
         self.launch(body)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="launch")

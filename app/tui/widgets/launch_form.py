@@ -13,9 +13,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from app.tui.forms import FieldSpec, changed
+from app.tui.forms import FieldSpec, changed, shown
 
 Raw = dict[str, Any]
 
@@ -31,6 +31,19 @@ class LaunchForm(Widget):
         model: str
         name: str | None
         options: dict[str, Any]
+        profile: str | None
+
+        @property
+        def control(self) -> LaunchForm:
+            return self.form
+
+    @dataclass
+    class TargetChanged(Message):
+        """The model or the profile changed: the defaults shown should be resolved again."""
+
+        form: LaunchForm
+        model: str
+        profile: str | None
 
         @property
         def control(self) -> LaunchForm:
@@ -41,6 +54,7 @@ class LaunchForm(Widget):
         specs: list[FieldSpec],
         model: str,
         suggestions: list[str],
+        profiles: list[str],
         *,
         id: str | None = None,
     ) -> None:
@@ -48,6 +62,9 @@ class LaunchForm(Widget):
         self.specs = specs
         self.model = model
         self.suggestions = suggestions
+        self.profiles = profiles
+        self.baseline: dict[str, Any] = {spec.name: spec.default for spec in specs}
+        """The values the fields showed before the user typed (engine or resolved)."""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form-fields"):
@@ -63,9 +80,17 @@ class LaunchForm(Widget):
             with Horizontal(classes="field-head"):
                 yield Label("served name", classes="field-label")
                 yield Input(placeholder="(default: the model)", id="field-name", compact=True)
+            with Horizontal(classes="field-head"):
+                yield Label("profile", classes="field-label")
+                choices = [("auto (matches this machine)", "auto")] + [
+                    (p, p) for p in self.profiles
+                ]
+                yield Select(
+                    choices, value="auto", allow_blank=False, id="field-profile", compact=True
+                )
             yield Static(
-                "Defaults below are the engine's; the server fills in auto values "
-                "for this machine when it launches.",
+                "Values below are the engine's defaults until the profile and the memory "
+                "estimate for this model are resolved.",
                 id="form-note",
                 classes="field-why",
             )
@@ -85,7 +110,7 @@ class LaunchForm(Widget):
     def _input(spec: FieldSpec) -> Widget:
         name = f"field-{spec.name}"
         if spec.kind == "bool":
-            return Switch(bool(spec.default), id=name)
+            return Checkbox("", bool(spec.default), id=name, compact=True)
         if spec.kind == "choice":
             options = [(c, c) for c in spec.choices]
             return Select(options, value=spec.default, allow_blank=False, id=name, compact=True)
@@ -95,17 +120,29 @@ class LaunchForm(Widget):
         values: Raw = {}
         for spec in self.specs:
             widget = self.query_one(f"#field-{spec.name}")
-            if isinstance(widget, Input | Switch | Select):
+            if isinstance(widget, Input | Checkbox | Select):
                 values[spec.name] = widget.value
         return values
 
-    def show_defaults(self, values: Mapping[str, Any], reasons: Mapping[str, str]) -> None:
-        """Put resolved defaults in the fields and say why each was chosen."""
+    def show_defaults(
+        self, values: Mapping[str, Any], reasons: Mapping[str, str], note: str
+    ) -> None:
+        """Put resolved values in the fields the user has not changed, and say why."""
+        edited = changed(self.raw_values(), self.baseline)
         for spec in self.specs:
-            if spec.name in reasons:
-                self.query_one(f"#why-{spec.name}", Static).update(
-                    f"{spec.help}\n→ {values.get(spec.name)}: {reasons[spec.name]}"
-                )
+            if spec.name not in values:
+                continue
+            value = values[spec.name]
+            widget = self.query_one(f"#field-{spec.name}")
+            if spec.name not in edited:
+                if isinstance(widget, Input):
+                    widget.value = shown(value)
+                elif isinstance(widget, Checkbox | Select):
+                    widget.value = value
+            self.baseline[spec.name] = value
+            why = reasons.get(spec.name, "")
+            self.query_one(f"#why-{spec.name}", Static).update(f"{spec.help}\n→ {why}")
+        self.query_one("#form-note", Static).update(note)
 
     def mark_problems(self, problems: Mapping[str, str]) -> None:
         for spec in self.specs:
@@ -113,6 +150,16 @@ class LaunchForm(Widget):
             row.set_class(spec.name in problems, "-invalid")
             why = self.query_one(f"#why-{spec.name}", Static)
             why.update(f"✗ {problems[spec.name]}" if spec.name in problems else spec.help)
+
+    @on(Input.Changed, "#field-model")
+    @on(Select.Changed, "#field-profile")
+    def _target_changed(self) -> None:
+        self.post_message(self.TargetChanged(self, *self.target()))
+
+    def target(self) -> tuple[str, str | None]:
+        model = self.query_one("#field-model", Input).value.strip()
+        profile = self.query_one("#field-profile", Select).value
+        return model, None if profile in ("auto", Select.BLANK) else str(profile)
 
     @on(Button.Pressed, "#launch")
     def _pressed(self) -> None:
@@ -124,6 +171,7 @@ class LaunchForm(Widget):
         self.submit()
 
     def submit(self) -> None:
-        model = self.query_one("#field-model", Input).value.strip()
+        model, profile = self.target()
         name = self.query_one("#field-name", Input).value.strip() or None
-        self.post_message(self.Submitted(self, model, name, changed(self.specs, self.raw_values())))
+        options = changed(self.raw_values(), self.baseline)
+        self.post_message(self.Submitted(self, model, name, options, profile))

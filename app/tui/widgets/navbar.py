@@ -33,10 +33,12 @@ class NavBar(Widget):
     """Whether the last poll reached the server."""
 
     def render(self) -> RenderResult:
-        narrow = self.size.width < 100
+        full = sum(len(label) + 4 for _, _, label in SCREENS) + 3
+        short = self.size.width < full
+        narrow = self.size.width < full + 30
         parts: list[Content | str] = []
         for key, mode, label in SCREENS:
-            text = f" {key} {label[:4] if narrow and mode != self.current else label} "
+            text = f" {key} {label[:4] if short and mode != self.current else label} "
             style = "reverse bold" if mode == self.current else "dim" if narrow else ""
             action = f"{style} @click=app.switch_mode('{mode}')".strip()
             markup = f"[{action}]{text}[/]"

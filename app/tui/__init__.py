@@ -19,11 +19,10 @@ def make_app(*args, **kwargs) -> Workbench:  # type: ignore[no-untyped-def]
     return build(*args, **kwargs)
 
 
-def run(host: str | None = None, port: int | None = None) -> int:
-    """Open the workbench on the configured server (started in the background if needed)."""
-    from profiles import Settings
+def run() -> int:
+    """Open the workbench on the configured server (started in the background if needed).
+    Settings are read off the UI thread, after the first frame."""
+    from app.tui.factory import make_app as build
 
-    given = {k: v for k, v in (("host", host), ("port", port)) if v}
-    settings = Settings(server=given) if given else Settings()
-    make_app(settings).run()
+    build().run()
     return 0

@@ -7,12 +7,12 @@ notification (an error the core explains) or an error screen (one it does not).
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -31,17 +31,23 @@ from app.tui.messages import (
     ServerPolled,
     ServerUnreachable,
 )
-from app.tui.screens.catalog import CatalogScreen
-from app.tui.screens.chat import ChatScreen
-from app.tui.screens.compare import CompareScreen
-from app.tui.screens.dashboard import DashboardScreen
 from app.tui.screens.dialogs import ErrorScreen, QuitScreen
-from app.tui.screens.engines import EnginesScreen
 from app.tui.screens.machine import MachineScreen
-from app.tui.screens.models import ModelsScreen
 from app.tui.widgets.navbar import SCREENS
-from hardware import MachineSnapshot
-from profiles import Locations, Settings
+
+if TYPE_CHECKING:
+    from hardware import MachineSnapshot
+    from profiles import Locations, Settings
+
+
+def _screen(module: str, name: str) -> Callable[[], Screen[Any]]:
+    """A screen class imported when it is first shown: the first frame waits for the
+    Machine screen only, not for the catalog, the engines or the chat client."""
+
+    def build() -> Screen[Any]:
+        return getattr(importlib.import_module(f"app.tui.screens.{module}"), name)()  # type: ignore[no-any-return]
+
+    return build
 
 
 def known_error(error: BaseException) -> bool:
@@ -57,21 +63,63 @@ def known_error(error: BaseException) -> bool:
     return isinstance(error, (*kinds, BackgroundServerError, OSError))
 
 
-@dataclass
 class Dependencies:
-    """What the workbench is handed (CONVENTIONS 7): tests pass a recorded server and clock."""
+    """What the workbench is handed (CONVENTIONS 7): tests pass a server, a recorded one,
+    a clock. Settings, locations and the client default to the environment's, built on
+    first use (in the connect worker), so the first frame does not wait for them."""
 
-    settings: Settings
-    locations: Locations
-    client: ControlApi
-    clock: Callable[[], float] = time.time
-    start_server: bool = True
-    """Start a detached `hostbench serve` when none answers (the CLI's and user's default)."""
-    poll_interval_s: float = 1.0
-    machine: MachineSnapshot | None = None
-    """A hardware reading to use before (or instead of) the server's telemetry."""
-    live: bool = True
-    """Poll until the app ends; False polls once (snapshots of a recorded server)."""
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        locations: Locations | None = None,
+        client: ControlApi | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        start_server: bool = True,
+        poll_interval_s: float = 1.0,
+        machine: MachineSnapshot | None = None,
+        live: bool = True,
+    ) -> None:
+        self._settings = settings
+        self._locations = locations
+        self._client = client
+        self._lock = threading.Lock()
+        self.clock = clock
+        self.start_server = start_server
+        """Start a detached `hostbench serve` when none answers (the user's default)."""
+        self.poll_interval_s = poll_interval_s
+        self.machine = machine
+        """A hardware reading to use before (or instead of) the server's telemetry."""
+        self.live = live
+        """Poll until the app ends; False polls once (snapshots of a recorded server)."""
+
+    @property
+    def settings(self) -> Settings:
+        with self._lock:
+            if self._settings is None:
+                from profiles import Settings
+
+                self._settings = Settings()
+            return self._settings
+
+    @property
+    def locations(self) -> Locations:
+        with self._lock:
+            if self._locations is None:
+                from profiles import Locations
+
+                self._locations = Locations.from_env()
+            return self._locations
+
+    @property
+    def client(self) -> ControlApi:
+        if self._client is None:
+            from app.tui.control import KeptAliveClient
+
+            client = KeptAliveClient(self.settings, self.locations)
+            with self._lock:
+                self._client = self._client or client
+        return self._client
 
 
 class Workbench(App[None]):
@@ -82,12 +130,12 @@ class Workbench(App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
     MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
         "machine": MachineScreen,
-        "catalog": CatalogScreen,
-        "models": ModelsScreen,
-        "engines": EnginesScreen,
-        "dashboard": DashboardScreen,
-        "compare": CompareScreen,
-        "chat": ChatScreen,
+        "catalog": _screen("catalog", "CatalogScreen"),
+        "models": _screen("models", "ModelsScreen"),
+        "engines": _screen("engines", "EnginesScreen"),
+        "dashboard": _screen("dashboard", "DashboardScreen"),
+        "compare": _screen("compare", "CompareScreen"),
+        "chat": _screen("chat", "ChatScreen"),
     }
     DEFAULT_MODE = "machine"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -109,15 +157,19 @@ class Workbench(App[None]):
     def __init__(self, deps: Dependencies) -> None:
         super().__init__()
         self.deps = deps
-        self.client = deps.client
         self.clock = deps.clock
         self.started_server: DetachedServer | None = None
         self._stop_polling = threading.Event()
 
+    @property
+    def client(self) -> ControlApi:
+        """The server's control API (built on first use, off the UI thread at start)."""
+        return self.deps.client
+
     # -- server -------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.connect()
+        self.call_after_refresh(self.connect)  # the first frame first, then the server
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="server")
     def connect(self) -> None:
@@ -157,8 +209,9 @@ class Workbench(App[None]):
     @on(ServerPolled)
     def _polled(self, message: ServerPolled) -> None:
         before = self.view
-        self.connected = True
-        self.view = message.view
+        with self.batch_update():  # one frame per poll, not one per changed widget
+            self.connected = True
+            self.view = message.view
         for engine in message.view.engines:
             old = before.engine(engine.name) if before else None
             if engine.crashed and (old is None or not old.crashed):

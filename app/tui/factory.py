@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.tui.app import Dependencies, Workbench
 from app.tui.link import ControlApi
-from hardware import MachineSnapshot
-from profiles import Locations, Settings
+
+if TYPE_CHECKING:
+    from hardware import MachineSnapshot
+    from profiles import Locations, Settings
 
 
 def make_app(
-    settings: Settings,
+    settings: Settings | None = None,
     client: ControlApi | None = None,
     *,
     locations: Locations | None = None,
@@ -22,16 +25,13 @@ def make_app(
     machine: MachineSnapshot | None = None,
     live: bool = True,
 ) -> Workbench:
-    """Build the workbench. Without `client`, it talks to the server the settings name;
-    tests hand it a server of their own, or a replay of a recorded one with a fixed clock."""
-    from engines.control_client import ControlClient
-
-    locations = locations or Locations.from_env()
-    client = client or ControlClient(settings, locations)
+    """Build the workbench. Without `settings`/`client` it talks to the server the
+    environment's settings name (read when first needed); tests hand it a server of their
+    own, or a replay of a recorded one with a fixed clock and `live=False`."""
     deps = Dependencies(
-        settings=settings,
-        locations=locations,
-        client=client,
+        settings,
+        locations,
+        client,
         clock=clock,
         start_server=start_server,
         poll_interval_s=poll_interval_s,

@@ -12,10 +12,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bench import RequestRecord
-from hardware import MachineSnapshot, snapshot_from_dict
+if TYPE_CHECKING:
+    from bench import RequestRecord
+    from hardware import MachineSnapshot
 
 TELEMETRY_WINDOW = 300
 """Readings kept for sparklines: five minutes at the sampler's 1 Hz."""
@@ -127,6 +128,9 @@ class Poller:
         return self._telemetry[-1].timestamp_s if self._telemetry else None
 
     def poll(self) -> ServerView:
+        from bench import RequestRecord
+        from hardware import snapshot_from_dict
+
         engines = tuple(EngineInfo.from_status(s) for s in self.client.engines())
         since = self._since()
         path = "/api/telemetry/history" + (f"?since={since!r}" if since is not None else "")
@@ -139,5 +143,6 @@ class Poller:
         )
 
     def engine_log(self, name: str, lines: int = 200) -> list[str]:
+        """The newest lines of an engine's log (`GET /api/engines/NAME/log`)."""
         body = self.client.request("GET", f"/api/engines/{name}/log?lines={lines}")
         return list(body.get("lines", []))

@@ -7,11 +7,10 @@ says "-", so a GPU without a power sensor draws no fake zero line.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
-from hardware import GpuSnapshot, MachineSnapshot, ProcessSnapshot
-
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from hardware import GpuSnapshot, MachineSnapshot, ProcessSnapshot
 
 
 def series(

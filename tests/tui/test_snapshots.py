@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from app.tui import make_app
 from app.tui.app import Workbench
@@ -59,10 +60,14 @@ def replay_app(home: Path, gpus: str | None) -> Workbench:
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    """Let every worker finish and every message land (the replay polls once)."""
+    """Let every worker finish and every message land (the replay polls once); a text
+    cursor is drawn steadily, not blinking, so the picture does not depend on the moment."""
     for _ in range(6):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", list(SIZES))

@@ -22,7 +22,7 @@ class ModelCard(Vertical):
     """One served model: four figures over the last five minutes, current values of the
     last minute."""
 
-    view: reactive[ServerView | None] = reactive(None, init=False)
+    view: reactive[ServerView | None] = reactive(None, init=False, always_update=True)
     """Bound from DashboardScreen.view."""
 
     def __init__(self, model: str) -> None:
@@ -50,7 +50,9 @@ class ModelCard(Vertical):
         self.query_one("#errors", Meter).show(
             trend.error_rate, f"{rate_text} of {figures.requests}"
         )
-        self.border_subtitle = f"{figures.requests} requests in the last minute"
+        subtitle = f"{figures.requests} requests in the last minute"
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
         machine = view.machine
         process = readings.process(machine, self.model) if machine else None
         memory = human_bytes(process.rss_bytes) if process else NA

@@ -8,33 +8,54 @@ configuration, not a failure.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from app.tui import readings
 from app.tui.link import ServerView
-from app.tui.present import NA, duration, gib, human_bytes, percent, watts
+from app.tui.present import NA, gib, human_bytes, percent, watts
 from app.tui.screens.base import WorkbenchScreen
 from app.tui.widgets.meter import Meter
-from hardware import MachineSnapshot
 
-History = tuple[MachineSnapshot, ...]
+if TYPE_CHECKING:
+    from hardware import MachineSnapshot
+
+History = tuple["MachineSnapshot", ...]
+SHOWN = 160
+"""Readings drawn: the widest sparkline, on a 200-column terminal."""
 
 
 class Card(Vertical):
     """A bordered group of meters that redraws from the screen's `history`."""
 
-    history: reactive[History] = reactive((), init=False)
-    """The server's readings, oldest first (bound from MachineScreen.history)."""
+    history: reactive[History] = reactive((), init=False, always_update=True)
+    """The server's readings, oldest first (bound from MachineScreen.history). Always
+    updated: comparing two windows of snapshots costs more than drawing them."""
 
     def watch_history(self, history: History) -> None:
         if history:
             self.draw(history, history[-1])
 
     def draw(self, history: History, now: MachineSnapshot) -> None: ...
+
+    def titles(self, title: str | None = None, subtitle: str | None = None) -> None:
+        """Set the border texts only when they change (each set repaints the card)."""
+        if title is not None and title != self.border_title:
+            self.border_title = title
+        if subtitle is not None and subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
+
+    def text(self, selector: str, text: str) -> None:
+        """Update a Static only when its text changes (an update lays the screen out)."""
+        widget = self.query_one(selector, Static)
+        if getattr(widget, "_shown", None) != text:
+            widget._shown = text  # type: ignore[attr-defined]
+            widget.update(text)
 
 
 class GpuCard(Card):
@@ -80,7 +101,7 @@ class GpuCard(Card):
             if facts and facts.memory_bandwidth_gbps
             else ""
         )
-        self.border_subtitle = f"driver {g.driver_version or NA}{bandwidth}"
+        self.titles(subtitle=f"driver {g.driver_version or NA}{bandwidth}")
 
 
 class NoGpuCard(Card):
@@ -96,12 +117,13 @@ class NoGpuCard(Card):
     def draw(self, history: History, now: MachineSnapshot) -> None:
         cpu = now.cpu
         simd = ", ".join(f for f in ("AVX2", "AVX512", "AMX", "NEON") if getattr(cpu, f.lower()))
-        self.query_one("#no-gpu-text", Static).update(
+        self.text(
+            "#no-gpu-text",
             f"No GPU here: models run on the {cpu.physical_cores or NA} CPU cores"
             f"{f' ({simd})' if simd else ''} and load into RAM "
             f"({human_bytes(now.memory.ram_available_bytes)} available). "
             f"Small models (1–8 B parameters, Q4) answer at reading speed.\n"
-            f"[dim]Why no GPU: {now.gpu_absence_reason}[/dim]"
+            f"[dim]Why no GPU: {now.gpu_absence_reason}[/dim]",
         )
 
 
@@ -116,9 +138,9 @@ class CpuCard(Card):
 
     def draw(self, history: History, now: MachineSnapshot) -> None:
         cpu = now.cpu
-        self.border_title = f"CPU · {cpu.model_name or cpu.architecture}"
-        self.border_subtitle = (
-            f"{cpu.physical_cores or NA} cores / {cpu.logical_cores or NA} threads"
+        self.titles(
+            f"CPU · {cpu.model_name or cpu.architecture}",
+            f"{cpu.physical_cores or NA} cores / {cpu.logical_cores or NA} threads",
         )
         self.query_one("#util", Meter).show(
             readings.series(history, lambda s: s.cpu.utilization_percent),
@@ -154,38 +176,67 @@ class MemoryCard(Card):
                 f"{gib(disk.free_bytes)} free",
                 float(disk.total_bytes),
             )
-            self.border_subtitle = f"models: {disk.path}"
+            self.titles(subtitle=f"models: {disk.path}")
         swap = f"swap {gib(memory.swap_used_bytes)} / {gib(memory.swap_total_bytes)}"
-        self.border_title = f"Memory · {swap}" if memory.swap_total_bytes else "Memory"
+        self.titles(f"Memory · {swap}" if memory.swap_total_bytes else "Memory")
 
 
 class ProcessesCard(Card):
-    """Engine processes the sampler follows: resident memory and CPU use."""
+    """Engine processes the sampler follows: resident memory and CPU use over time."""
+
+    names: reactive[tuple[str, ...]] = reactive((), init=False)
+    """The processes shown; a change rebuilds the meters."""
 
     def __init__(self) -> None:
         super().__init__(id="processes", classes="card")
         self.border_title = "Engine processes"
 
     def compose(self) -> ComposeResult:
-        yield Static("no engine running", id="process-list")
+        yield Static("no engine running", id="no-process")
 
     def draw(self, history: History, now: MachineSnapshot) -> None:
-        lines = [
-            f"[b]{p.name}[/b]\n  pid {p.pid} · RSS {human_bytes(p.rss_bytes)} · "
-            f"CPU {percent(p.cpu_percent)}"
-            + (f" · GPU {human_bytes(p.gpu_memory_bytes)}" if p.gpu_memory_bytes else "")
-            for p in now.processes
-        ]
-        self.query_one("#process-list", Static).update("\n".join(lines) or "no engine running")
+        self.names = tuple(p.name for p in now.processes)
+        for index, process in enumerate(now.processes):
+            meters = self.query(f".process-{index}").results(Meter)
+            rss, cpu = next(meters, None), next(meters, None)
+            if rss is None or cpu is None:
+                return  # mounted on the next reading
+            rss.show(
+                readings.process_rss(history, process.name),
+                f"{human_bytes(process.rss_bytes)} of {gib(now.memory.ram_total_bytes)}",
+                float(now.memory.ram_total_bytes),
+            )
+            cpu.show(
+                readings.series(history, lambda s, n=process.name: _cpu(s, n)),
+                f"{percent(process.cpu_percent)} of a core (pid {process.pid})",
+            )
+
+    async def watch_names(self, names: tuple[str, ...]) -> None:
+        await self.query(".process").remove()
+        self.query_one("#no-process").display = not names
+        widgets: list[Widget] = []
+        for index, name in enumerate(names):
+            widgets.append(Label(f"[b]{name}[/b]", classes="process"))
+            widgets.append(Meter("RSS", classes=f"process process-{index}"))
+            widgets.append(Meter("CPU", 100.0, classes=f"process process-{index}"))
+        await self.mount_all(widgets)
+
+
+def _cpu(snapshot: MachineSnapshot, name: str) -> float | None:
+    found = readings.process(snapshot, name)
+    return found.cpu_percent if found else None
 
 
 class MachineScreen(WorkbenchScreen):
     MODE = "machine"
 
-    history: reactive[History] = reactive((), init=False)
-    """Readings from the server's sampler, oldest first."""
+    history: reactive[History] = reactive((), init=False, always_update=True)
+    """Readings from the server's sampler, oldest first (as many as the widest sparkline
+    shows)."""
     gpu_names: reactive[tuple[str, ...]] = reactive((), init=False)
     """One name per GPU; a change (first reading, or a GPU gone) rebuilds the cards."""
+
+    _summary = ""
 
     def compose_body(self) -> ComposeResult:
         yield Label("waiting for the first reading...", id="machine-summary", classes="summary")
@@ -201,13 +252,15 @@ class MachineScreen(WorkbenchScreen):
         if not history:
             return
         now = history[-1]
-        self.history = tuple(history)
+        self.history = tuple(history[-SHOWN:])
         self.gpu_names = tuple(g.name for g in now.gpus) or ("none",)
-        span = duration(now.timestamp_s - history[0].timestamp_s)
-        self.query_one("#machine-summary", Label).update(
+        summary = (
             f"[b]{now.hostname}[/b] · {now.os} · {len(now.gpus) or 'no'} GPU"
-            f"{'s' if len(now.gpus) != 1 else ''} · last {span} at 1 Hz"
+            f"{'s' if len(now.gpus) != 1 else ''} · sampled by the server at 1 Hz"
         )
+        if summary != self._summary:
+            self._summary = summary
+            self.query_one("#machine-summary", Label).update(summary)
 
     async def watch_gpu_names(self, names: tuple[str, ...]) -> None:
         cards = self.query_one("#machine-cards", VerticalScroll)

@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 .PHONY: run test setup lint screenshots clean
 
 run: setup
-	$(BIN)/hostbench launch $(DEFAULT_MODEL)
+	$(BIN)/hostbench
 
 test: setup
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
@@ -39,3 +39,6 @@ $(STAMP): pyproject.toml engines/llamacpp/build.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+screenshots: setup
+	$(BIN)/python screenshots/make.py

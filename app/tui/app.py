@@ -128,6 +128,7 @@ class Workbench(App[None]):
     TITLE = "hostbench"
     CSS_PATH = "app.tcss"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
     MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
         "machine": MachineScreen,
         "catalog": _screen("catalog", "CatalogScreen"),

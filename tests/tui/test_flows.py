@@ -115,3 +115,41 @@ async def test_chat_streams_and_the_dashboard_moves(
         )
         assert any(tps.values), "the tokens/s sparkline moved"
         assert "p50" in card.query_one("#ttft", Meter).reading
+
+
+async def test_a_crash_shows_as_a_crash_then_the_restart(
+    fresh_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL the engine: the table says crashed (with the exit code), a banner says why
+    and when it restarts, a notification says so; then the supervisor's restart shows."""
+    import os
+    import signal
+
+    from app.tui.messages import EngineCrashed
+
+    server = ServerProcess(fresh_home, env={"HOSTBENCH_ENGINES__RESTART_BACKOFF_S": "4"})
+    try:
+        server.wait_ready()
+        seen = Messages()
+        app = workbench_on(fresh_home, server.port, start_server=False)
+        async with app.run_test(size=(120, 40), message_hook=seen.hook) as pilot:
+            await wait_until(pilot, lambda: app.connected, "the server")
+            await pilot.press("4")
+            table = app.screen.query_one("#engines-table", DataTable)
+            await wait_until(pilot, lambda: table.row_count == 1, "the engine")
+            os.kill(server.engine()["pid"], signal.SIGKILL)
+            await wait_until(pilot, lambda: seen.of(EngineCrashed), "the crash to be noticed")
+            assert "crashed (-9)" in str(table.get_row_at(0)[1])
+            banner = str(app.screen.query_one("#crash", Static).render())
+            assert "crashed: exited unexpectedly with code -9" in banner
+            assert "restarting in" in banner
+            await wait_until(
+                pilot,
+                lambda: app.view.engines[0].state == "ready" and app.view.engines[0].restarts == 1,
+                "the restart",
+                120,
+            )
+            await wait_until(pilot, lambda: "ready" in str(table.get_row_at(0)[1]), "the row")
+            assert not app.screen.query_one("#crash").has_class("-shown")
+    finally:
+        server.terminate()

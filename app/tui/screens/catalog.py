@@ -65,12 +65,12 @@ def compact_tokens(count: int | None) -> str:
 
 def detail_text(detail: FitDetail) -> str:
     parts = detail.breakdown
-    names = (("weights", "weights"), ("KV cache", "kv"), ("compute buffers", "compute"))
-    lines = [f"[b]{detail.label}[/b] at {detail.n_ctx} tokens of context"]
-    lines += [f"  {label:<16} {human_bytes(parts[f'{key}_bytes']):>10}" for label, key in names]
+    names = (("weights", "weights"), ("KV cache", "kv"), ("buffers", "compute"))
+    lines = [f"[b]{detail.label}[/b]"]
+    lines += [f"  {label:<9} {human_bytes(parts[f'{key}_bytes']):>10}" for label, key in names]
     rest = parts["output_bytes"] + parts["runtime_bytes"]
-    lines.append(f"  {'output + runtime':<16} {human_bytes(rest):>10}")
-    lines.append(f"  {'total':<16} {human_bytes(parts['total_bytes']):>10}")
+    lines.append(f"  {'runtime':<9} {human_bytes(rest):>10}")
+    lines.append(f"  {'total':<9} {human_bytes(parts['total_bytes']):>10}")
     lines.append("")
     lines += [f"  {reason}" for reason in detail.reasons]
     largest = detail.largest_context
@@ -155,7 +155,7 @@ class CatalogScreen(WorkbenchScreen):
         for row in filtered(self.rows, self.catalog, self.filter_text):
             table.add_row(
                 row["id"],
-                verdict_text(row["best"]),
+                verdict_text(row["best"] or row["fit"]),
                 row["size_range"],
                 compact_params(row["params"]),
                 compact_tokens(row["context"]),

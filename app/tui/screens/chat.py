@@ -85,13 +85,18 @@ class ChatScreen(WorkbenchScreen):
         with Horizontal(id="chat-body"):
             with Vertical(id="chat-settings"):
                 yield Label("model", classes="field-label")
-                yield Select([], prompt="no model running", id="chat-model")
+                yield Select([], prompt="no model running", id="chat-model", compact=True)
                 yield Label("system prompt", classes="field-label")
-                yield Input("You are a helpful assistant.", id="chat-system")
+                yield Input("You are a helpful assistant.", id="chat-system", compact=True)
                 yield Label("temperature", classes="field-label")
-                yield Input("0.7", id="chat-temperature", type="number")
+                yield Input("0.7", id="chat-temperature", type="number", compact=True)
                 yield Label("max tokens", classes="field-label")
-                yield Input("256", id="chat-max-tokens", type="integer")
+                yield Input("256", id="chat-max-tokens", type="integer", compact=True)
+                yield Static(
+                    "TTFT and tokens/s of each answer are measured here, as the bench "
+                    "measures them.",
+                    classes="field-why",
+                )
             with Vertical(id="chat-main"):
                 yield VerticalScroll(id="conversation")
                 yield Input(placeholder="Ask something (enter sends)", id="prompt")

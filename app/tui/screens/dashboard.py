@@ -59,8 +59,9 @@ class ModelCard(Vertical):
         if process and process.gpu_memory_bytes:
             memory += f" + {human_bytes(process.gpu_memory_bytes)} GPU"
         cpu = percent(process.cpu_percent if process else None)
+        total = float(machine.memory.ram_total_bytes) if machine else None
         self.query_one("#rss", Meter).show(
-            readings.process_rss(view.telemetry, self.model), f"{memory} · CPU {cpu}"
+            readings.process_rss(view.telemetry, self.model), f"{memory} · CPU {cpu}", total
         )
 
 

@@ -54,6 +54,12 @@ def crash_summary(engine: EngineInfo, now: float) -> str:
     return f"{engine.name} crashed: {what}{retry} (restarts so far: {engine.restarts})"
 
 
+def explaining_lines(lines: list[str], count: int = 4) -> list[str]:
+    """The log lines most likely to say why: those with an error word, else the last."""
+    flagged = [line for line in lines if any(word in line.lower() for word in ERROR_WORDS)]
+    return (flagged or lines)[-count:]
+
+
 class EnginesScreen(WorkbenchScreen):
     MODE = "engines"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -96,7 +102,7 @@ class EnginesScreen(WorkbenchScreen):
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="engines-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="crash", classes="crash")
+        yield Static("", id="crash", classes="crash", markup=False)
         with Horizontal(id="engines-body"):
             with Vertical(id="engines-left"):
                 yield Label("log", id="log-title", classes="pane-title")
@@ -166,8 +172,13 @@ class EnginesScreen(WorkbenchScreen):
         crash = self.query_one("#crash", Static)
         crashed = engine is not None and (engine.crashed or bool(engine.last_error))
         crash.set_class(crashed, "-shown")
-        if engine is not None and crashed:
-            crash.update(crash_summary(engine, now))
+        if engine is None or not crashed:
+            return
+        lines = explaining_lines(getattr(self, "_last_lines", []))
+        text = crash_summary(engine, now) + "".join(f"\n  {line}" for line in lines)
+        if text != getattr(crash, "_shown", None):
+            crash._shown = text  # type: ignore[attr-defined]
+            crash.update(text)
 
     @on(DataTable.RowHighlighted, "#engines-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -213,6 +224,9 @@ class EnginesScreen(WorkbenchScreen):
         log.write_lines(new)
         log.scroll_end(animate=False)
         self._last_lines = message.lines
+        view = self.app.view  # type: ignore[attr-defined]
+        if view is not None:
+            self._show_crash(view.engine(message.name), self.app.clock())  # type: ignore[attr-defined]
 
     # -- actions -------------------------------------------------------------------------
 

@@ -220,6 +220,8 @@ class ProcessesCard(Card):
             widgets.append(Meter("RSS", classes=f"process process-{index}"))
             widgets.append(Meter("CPU", 100.0, classes=f"process process-{index}"))
         await self.mount_all(widgets)
+        if self.history:
+            self.draw(self.history, self.history[-1])
 
 
 def _cpu(snapshot: MachineSnapshot, name: str) -> float | None:

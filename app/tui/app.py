@@ -258,7 +258,11 @@ class Workbench(App[None]):
     # -- errors -------------------------------------------------------------------------
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place worker failures become something the user sees."""
+        self.report_worker(event)
+
+    def report_worker(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures become something the user sees (screens forward
+        their workers' state changes here: the message does not bubble)."""
         if event.state != WorkerState.ERROR or event.worker.error is None:
             return
         error = event.worker.error
@@ -267,6 +271,17 @@ class Workbench(App[None]):
             return
         details = "".join(traceback.format_exception(error))
         self.push_screen(ErrorScreen(f"{_title(event.worker)} failed", str(error), details))
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug in a handler: an error screen, and the workbench keeps running (models keep
+        serving either way), instead of exiting with a traceback on the terminal. Tests
+        (headless) and errors before the first screen keep Textual's behaviour."""
+        showing_error = isinstance(self.screen_stack[-1:] and self.screen_stack[-1], ErrorScreen)
+        if self.is_headless or not self.screen_stack or showing_error:
+            super()._handle_exception(error)
+            return
+        details = "".join(traceback.format_exception(error))
+        self.call_later(self.push_screen, ErrorScreen("Unexpected error", str(error), details))
 
     # -- quitting -----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.worker import Worker
 
 from app.tui.link import ServerView
 from app.tui.widgets.navbar import NavBar
@@ -57,6 +58,9 @@ class WorkbenchScreen(Screen[None]):
 
     def show_view(self, view: ServerView) -> None:
         """Redraw from a fresh poll (only while this screen is shown)."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.app.report_worker(event)  # type: ignore[attr-defined]
 
     def action_unfocus(self) -> None:
         self.set_focus(None)

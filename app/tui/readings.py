@@ -41,6 +41,12 @@ def gpu_memory_used(g: GpuSnapshot) -> float | None:
     return None if g.memory_used_bytes is None else float(g.memory_used_bytes)
 
 
+def gpus_memory_used(snapshot: MachineSnapshot) -> float | None:
+    """Memory used on all GPUs together; None without a GPU reading."""
+    used = [g.memory_used_bytes for g in snapshot.gpus if g.memory_used_bytes is not None]
+    return float(sum(used)) if used else None
+
+
 def process_rss(history: Sequence[MachineSnapshot], name: str) -> tuple[float, ...]:
     def one(snapshot: MachineSnapshot) -> float | None:
         found = process(snapshot, name)

@@ -10,7 +10,7 @@ from textual.widgets import Label, Static
 
 from app.tui import live, readings
 from app.tui.link import ServerView
-from app.tui.present import NA, human_bytes, ms, percent, rate, watts
+from app.tui.present import NA, gib, human_bytes, ms, percent, rate, watts
 from app.tui.screens.base import WorkbenchScreen
 from app.tui.widgets.meter import Meter
 
@@ -79,7 +79,12 @@ class DashboardScreen(WorkbenchScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Label("", id="dashboard-summary", classes="summary")
-        yield VerticalScroll(id="model-cards", classes="cards")
+        with VerticalScroll(id="dashboard-scroll"):
+            with Vertical(id="machine-card", classes="card"):
+                yield Meter("power", id="power")
+                yield Meter("GPU mem", id="gpu-memory")
+                yield Meter("RAM", id="ram")
+            yield Vertical(id="model-cards")
         yield Static(
             "No model serves yet: launch one on the Engines screen (4), then send requests "
             "from Chat (7), `hostbench bench`, or any OpenAI client.",
@@ -99,8 +104,32 @@ class DashboardScreen(WorkbenchScreen):
             f"{len(view.requests)} requests recorded · power {power_text}"
         )
         self.query_one("#dashboard-empty").display = not served
+        self._show_machine(view)
+
+    def _show_machine(self, view: ServerView) -> None:
+        """What all models together cost the machine: power, GPU memory, RAM."""
+        machine = view.machine
+        if machine is None:
+            return
+        card = self.query_one("#machine-card")
+        card.border_title = "This machine"
+        power = readings.series(view.telemetry, readings.power_w)
+        meter = self.query_one("#power", Meter)
+        meter.display = bool(power)  # no sensor: the summary line says so
+        meter.show(power, watts(readings.power_w(machine)))
+        gpu_total = sum(g.memory_total_bytes or 0 for g in machine.gpus)
+        used = readings.series(view.telemetry, readings.gpus_memory_used)
+        meter = self.query_one("#gpu-memory", Meter)
+        meter.display = bool(used and gpu_total)
+        if used and gpu_total:
+            meter.show(used, f"{gib(used[-1])} / {gib(gpu_total)}", float(gpu_total))
+        self.query_one("#ram", Meter).show(
+            readings.series(view.telemetry, readings.ram_used),
+            f"{gib(readings.ram_used(machine))} / {gib(machine.memory.ram_total_bytes)}",
+            float(machine.memory.ram_total_bytes),
+        )
 
     async def watch_models(self, models: tuple[str, ...]) -> None:
-        cards = self.query_one("#model-cards", VerticalScroll)
+        cards = self.query_one("#model-cards", Vertical)
         await cards.remove_children()
         await cards.mount_all([ModelCard(m).data_bind(DashboardScreen.view) for m in models])

@@ -114,6 +114,13 @@ class ModelsScreen(WorkbenchScreen):
             return isinstance(message, ModelsScreen.PullProgressed)
 
     @dataclass
+    class PullRetrying(Message):
+        """The transfer failed and resumes after `wait_s` (the core's backoff)."""
+
+        why: str
+        wait_s: float
+
+    @dataclass
     class QuantizeProgressed(Message):
         """Tensors written so far; only the newest matters."""
 
@@ -221,6 +228,7 @@ class ModelsScreen(WorkbenchScreen):
                     self.PullProgressed(model, done, total)
                 ),
                 cancel=self._cancel_pull,
+                on_retry=lambda why, wait_s: self.post_message(self.PullRetrying(why, wait_s)),
             )
         except CancelledError:
             self.post_message(self.JobEnded("pull", f"pull of {model} cancelled", ok=False))
@@ -234,6 +242,11 @@ class ModelsScreen(WorkbenchScreen):
     def _pull_progressed(self, message: PullProgressed) -> None:
         line = self._clocks["pull"].line(message.done, message.total)
         self.query_one("#pull-job", JobPanel).advance(message.done, message.total, line)
+
+    @on(PullRetrying)
+    def _pull_retrying(self, message: PullRetrying) -> None:
+        panel = self.query_one("#pull-job", JobPanel)
+        panel.line = f"{message.why}; resuming in {message.wait_s:.0f} s"
 
     # -- quantize ------------------------------------------------------------------------
 

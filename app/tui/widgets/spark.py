@@ -26,7 +26,10 @@ def resample(values: Sequence[float], width: int) -> list[float]:
 def columns(values: Sequence[float], width: int, height: int, ceiling: float) -> list[str]:
     """Rows of block characters, top row first."""
     scale = ceiling if ceiling > 0 else 1.0
-    eighths = [round(max(0.0, min(1.0, v / scale)) * height * 8) for v in resample(values, width)]
+    eighths = [
+        max(1 if v > 0 else 0, round(max(0.0, min(1.0, v / scale)) * height * 8))
+        for v in resample(values, width)
+    ]  # a value above zero never draws as nothing
     rows = []
     for row in range(height - 1, -1, -1):
         rows.append("".join(BLOCKS[max(0, min(8, e - row * 8))] for e in eighths))

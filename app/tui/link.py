@@ -96,8 +96,12 @@ class ServerView:
     telemetry: tuple[MachineSnapshot, ...] = ()
     """Oldest first, up to TELEMETRY_WINDOW readings."""
     requests: tuple[RequestRecord, ...] = ()
-    """Newest first."""
+    """Newest first (only where the server has no live metrics)."""
     polled_at: float = 0.0
+    live: tuple[dict[str, Any], ...] = ()
+    """The server's live metrics (`GET /api/metrics/live`: rolling 1 min and 15 min
+    windows per model), one snapshot per poll, oldest first; empty where the server
+    predates them."""
 
     @property
     def machine(self) -> MachineSnapshot | None:
@@ -123,6 +127,8 @@ class Poller:
         self.client = client
         self.clock = clock
         self._telemetry: deque[MachineSnapshot] = deque(maxlen=window)
+        self._live: deque[dict[str, Any]] = deque(maxlen=window)
+        self._live_served: bool | None = None
 
     def _since(self) -> float | None:
         return self._telemetry[-1].timestamp_s if self._telemetry else None
@@ -136,11 +142,34 @@ class Poller:
         path = "/api/telemetry/history" + (f"?since={since!r}" if since is not None else "")
         fresh = [snapshot_from_dict(d) for d in self.client.request("GET", path)]
         self._telemetry.extend(s for s in fresh if since is None or s.timestamp_s > since)
-        rows = self.client.request("GET", f"/api/requests?limit={REQUESTS_KEPT}")
-        records = tuple(RequestRecord.from_row(row) for row in rows)
+        records: tuple[RequestRecord, ...] = ()
+        if not self._poll_live():
+            rows = self.client.request("GET", f"/api/requests?limit={REQUESTS_KEPT}")
+            records = tuple(RequestRecord.from_row(row) for row in rows)
         return ServerView(
-            self.client.base_url, engines, tuple(self._telemetry), records, self.clock()
+            self.client.base_url,
+            engines,
+            tuple(self._telemetry),
+            records,
+            self.clock(),
+            tuple(self._live),
         )
+
+    def _poll_live(self) -> bool:
+        """Append the server's live metrics; False where it has none (a 404, once)."""
+        from engines.control_client import ControlError
+
+        if self._live_served is False:
+            return False
+        try:
+            self._live.append(self.client.request("GET", "/api/metrics/live"))
+        except ControlError as error:
+            if error.status != 404:
+                raise
+            self._live_served = False
+            return False
+        self._live_served = True
+        return True
 
     def engine_log(self, name: str, lines: int = 200) -> list[str]:
         """The newest lines of an engine's log (`GET /api/engines/NAME/log`)."""

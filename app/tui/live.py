@@ -1,15 +1,18 @@
-"""Per-model figures over the requests the gateway recorded (`GET /api/requests`).
+"""Per-model figures for the dashboard, from the server's live metrics.
 
-The dashboard's source until the bench package serves rolling windows itself: each
-request record carries TTFT, E2E and token counts measured at the gateway (DESIGN.md
-"Measuring"), and these functions only group and summarise them. No Textual here.
+A server with the bench package's live metrics (`GET /api/metrics/live`: rolling 1-minute
+and 15-minute windows per model) is read as it is: one snapshot per poll gives the current
+figures, and the snapshots in a row give the sparklines. An older server has only its
+request records (`GET /api/requests`); the same figures are then computed here from them
+(TTFT, E2E and token counts measured at the gateway, DESIGN.md "Measuring"). No Textual.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bench import RequestRecord, RequestStatus
 from bench.stats import percentile
@@ -38,16 +41,12 @@ class ModelFigures:
     failed: int = 0
     ttft_p50_ms: float | None = None
     tpot_p50_ms: float | None = None
-    output_tokens: int = 0
-    window_s: float = 60.0
+    tokens_per_s: float = 0.0
+    """Output tokens per second over the window."""
 
     @property
     def error_rate(self) -> float | None:
         return self.failed / self.requests if self.requests else None
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.output_tokens / self.window_s
 
 
 def _p50(values: Sequence[float]) -> float | None:
@@ -64,8 +63,7 @@ def summarise(model: str, records: Iterable[RequestRecord], window_s: float) -> 
         failed=sum(1 for r in chosen if r.status in FAILED),
         ttft_p50_ms=_p50([r.ttft_ms for r in ok if r.ttft_ms is not None]),
         tpot_p50_ms=_p50([t for r in ok if (t := tpot_ms(r)) is not None]),
-        output_tokens=sum(r.completion_tokens or 0 for r in ok),
-        window_s=window_s,
+        tokens_per_s=sum(r.completion_tokens or 0 for r in ok) / window_s,
     )
 
 
@@ -103,6 +101,36 @@ def series(
     figures = [
         window(records, model, now - (buckets - 1 - i) * bucket_s, bucket_s) for i in range(buckets)
     ]
+    return Series(
+        ttft_ms=tuple(f.ttft_p50_ms or 0.0 for f in figures),
+        tpot_ms=tuple(f.tpot_p50_ms or 0.0 for f in figures),
+        tokens_per_s=tuple(f.tokens_per_s for f in figures),
+        error_rate=tuple((f.error_rate or 0.0) * 100 for f in figures),
+    )
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def from_live(snapshot: Mapping[str, Any], model: str, span: str = "1m") -> ModelFigures:
+    """A model's window from one live-metrics snapshot (zeros when it served nothing)."""
+    stats = snapshot.get("models", {}).get(model, {}).get(span)
+    if not stats:
+        return ModelFigures(model)
+    return ModelFigures(
+        model=model,
+        requests=int(stats.get("requests", 0)),
+        failed=int(stats.get("errors", 0)),
+        ttft_p50_ms=_finite((stats.get("ttft_ms") or {}).get("p50")),
+        tpot_p50_ms=_finite((stats.get("tpot_ms") or {}).get("p50")),
+        tokens_per_s=_finite(stats.get("output_tokens_per_s")) or 0.0,
+    )
+
+
+def live_series(snapshots: Sequence[Mapping[str, Any]], model: str) -> Series:
+    """The model's 1-minute window as each poll saw it, oldest first."""
+    figures = [from_live(snapshot, model) for snapshot in snapshots]
     return Series(
         ttft_ms=tuple(f.ttft_p50_ms or 0.0 for f in figures),
         tpot_ms=tuple(f.tpot_p50_ms or 0.0 for f in figures),

@@ -69,7 +69,11 @@ class ReplayClient:
             return {"name": route.split("/")[3], "lines": self.recording["log"]}
         if route == "/api/engines":
             return self.engines()
-        raise KeyError(f"not recorded: {method} {path}")
+        from engines.control_client import ControlError
+
+        if route == "/api/metrics/live" and "live" in self.recording:
+            return self.recording["live"]
+        raise ControlError(404, f"not recorded: {method} {path}")
 
 
 def with_gpus(recording: dict[str, Any], reading: str) -> dict[str, Any]:

@@ -40,9 +40,7 @@ class ModelCard(Vertical):
     def watch_view(self, view: ServerView | None) -> None:
         if view is None:
             return
-        now = view.polled_at
-        figures = live.window(view.requests, self.model, now, WINDOW_S)
-        trend = live.series(view.requests, self.model, now, BUCKETS, BUCKET_S)
+        figures, trend = model_figures(view, self.model)
         self.query_one("#ttft", Meter).show(trend.ttft_ms, f"p50 {ms(figures.ttft_p50_ms)}")
         self.query_one("#tpot", Meter).show(trend.tpot_ms, f"p50 {ms(figures.tpot_p50_ms)}")
         self.query_one("#tps", Meter).show(trend.tokens_per_s, rate(figures.tokens_per_s))
@@ -63,6 +61,16 @@ class ModelCard(Vertical):
         self.query_one("#rss", Meter).show(
             readings.process_rss(view.telemetry, self.model), f"{memory} · CPU {cpu}", total
         )
+
+
+def model_figures(view: ServerView, model: str) -> tuple[live.ModelFigures, live.Series]:
+    """The last minute and the trend: from the server's live metrics where it has them
+    (one sparkline column per poll), else from its request records (10-second buckets)."""
+    if view.live:
+        return live.from_live(view.live[-1], model), live.live_series(view.live, model)
+    now = view.polled_at
+    figures = live.window(view.requests, model, now, WINDOW_S)
+    return figures, live.series(view.requests, model, now, BUCKETS, BUCKET_S)
 
 
 def _safe(name: str) -> str:
@@ -99,9 +107,14 @@ class DashboardScreen(WorkbenchScreen):
         machine = view.machine
         power = readings.power_w(machine) if machine else None
         power_text = watts(power) if power else f"{NA} (not measured here)"
+        source = (
+            "live metrics from the server"
+            if view.live
+            else f"{len(view.requests)} recorded requests"
+        )
         self.query_one("#dashboard-summary", Label).update(
-            f"{len(served)} model{'s' if len(served) != 1 else ''} served · "
-            f"{len(view.requests)} requests recorded · power {power_text}"
+            f"{len(served)} model{'s' if len(served) != 1 else ''} served · {source} · "
+            f"power {power_text}"
         )
         self.query_one("#dashboard-empty").display = not served
         self._show_machine(view)

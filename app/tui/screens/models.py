@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -43,6 +44,20 @@ def list_models(store_path: Any) -> list[dict[str, Any]]:
         row["file"] += "" if model.present else " (missing)"
         row["origin"] = short_origin(row["origin"])
     return rows + [cached_row(c) for c in cached_ggufs() if c.path.absolute() not in known]
+
+
+def model_detail(row: dict[str, Any], data_dir: Path) -> str:
+    """Where the selected model lives and where it came from."""
+    path = Path(row["path"])
+    shown = f"<data dir>/{path.relative_to(data_dir)}" if path.is_relative_to(data_dir) else path
+    lines = [f"{row['id']}  ·  {row['size']}  ·  {row['origin']}", f"file   {shown}"]
+    if row.get("repo"):
+        lines.append(f"repo   {row['repo']}")
+    if not row.get("registered"):
+        lines.append(
+            "found in the Hugging Face cache: launch it by path (l), or pull its catalog id"
+        )
+    return "\n".join(lines)
 
 
 class QuantizeDialog(ModalScreen[tuple[str, bool] | None]):
@@ -94,6 +109,7 @@ class ModelsScreen(WorkbenchScreen):
         Binding("p", "focus_pull", "Pull"),
         Binding("z", "quantize", "Quantize"),
         Binding("d", "delete", "Delete"),
+        Binding("l", "launch", "Launch"),
         Binding("c", "cancel_jobs", "Cancel jobs"),
         Binding("ctrl+r", "refresh", "Refresh"),
     ]
@@ -154,6 +170,7 @@ class ModelsScreen(WorkbenchScreen):
                 compact=True,
             )
         yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="model-detail", markup=False)
         yield JobPanel(id="pull-job")
         yield JobPanel(id="quantize-job")
 
@@ -192,6 +209,20 @@ class ModelsScreen(WorkbenchScreen):
 
     def action_refresh(self) -> None:
         self.refresh_models()
+
+    @on(DataTable.RowHighlighted, "#models-table")
+    def _highlighted(self) -> None:
+        row = self._selected_row()
+        data_dir = self.app.deps.locations.data_dir  # type: ignore[attr-defined]
+        self.query_one("#model-detail", Static).update(model_detail(row, data_dir) if row else "")
+
+    async def action_launch(self) -> None:
+        """Open the launch form with this model (a file in the HF cache goes by path)."""
+        row = self._selected_row()
+        if row is None:
+            return
+        await self.app.switch_mode("engines")
+        self.app.screen.prefill(row["id"] if row.get("registered") else row["path"])  # type: ignore[attr-defined]
 
     # -- pull ----------------------------------------------------------------------------
 

@@ -84,6 +84,9 @@ async def test_chat_streams_and_the_dashboard_moves(
     app = workbench_on(session_home, default_server.port, start_server=False)
     async with app.run_test(size=(120, 40), message_hook=seen.hook) as pilot:
         await wait_until(pilot, lambda: app.connected, "the server")
+        util = app.screen.query_one("#cpu #util", Meter)
+        await wait_until(pilot, lambda: util.values, "the Machine screen's CPU sparkline")
+        assert app.screen.query("#no-gpu"), "no GPU here: the CPU-inference card says so"
         await pilot.press("5")
         await wait_until(pilot, lambda: app.screen.query(ModelCard), "the model's card")
         card = app.screen.query_one(ModelCard)
@@ -115,6 +118,10 @@ async def test_chat_streams_and_the_dashboard_moves(
         )
         assert any(tps.values), "the tokens/s sparkline moved"
         assert "p50" in card.query_one("#ttft", Meter).reading
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("k")  # keep the models running
+    assert default_server.engine()["state"] == "ready", "the model still serves"
 
 
 async def test_a_crash_shows_as_a_crash_then_the_restart(

@@ -102,6 +102,12 @@ class EnginesScreen(WorkbenchScreen):
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="engines-table", cursor_type="row", zebra_stripes=True)
+        yield Static(
+            "No engine runs. The form on the right is ready for the default model: "
+            "press l to launch it (f to edit the form first).",
+            id="engines-empty",
+            classes="empty",
+        )
         yield Static("", id="crash", classes="crash", markup=False)
         with Horizontal(id="engines-body"):
             with Vertical(id="engines-left"):
@@ -164,6 +170,7 @@ class EnginesScreen(WorkbenchScreen):
                     table.update_cell(engine.name, column, cell)
             else:
                 table.add_row(*cells, key=engine.name)
+        self.query_one("#engines-empty").display = not keys
         if self.selected not in keys:
             self.selected = keys[0] if keys else None
         self._show_crash(view.engine(self.selected) if self.selected else None, now)
@@ -327,7 +334,11 @@ class EnginesScreen(WorkbenchScreen):
 
     def watch_launching(self, launching: bool) -> None:
         state = self.query_one("#launch-state", Static)
-        state.update("launching… (the model loads, then answers /health)" if launching else "")
+        state.update(
+            "launching… (pulled first if it is not here; then it loads and answers /health)"
+            if launching
+            else ""
+        )
         state.set_class(launching, "-busy")
         self.query_one("#launch").disabled = launching
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.command import Provider
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -38,6 +39,24 @@ from app.tui.widgets.navbar import SCREENS
 if TYPE_CHECKING:
     from hardware import MachineSnapshot
     from profiles import Locations, Settings
+
+
+SCREEN_MODULES = ("engines", "chat", "dashboard", "catalog", "models", "compare")
+
+
+def warm_up() -> None:
+    """Import the other screens (and the core they use) off the UI thread, once the first
+    frame is up: on a busy machine the first switch to a screen would otherwise freeze the
+    UI while the catalog, the engines and the store load."""
+    for module in SCREEN_MODULES:
+        importlib.import_module(f"app.tui.screens.{module}")
+
+
+def _model_commands() -> type[Provider]:
+    """The palette's model commands, imported when the palette first opens."""
+    from app.tui.commands import ModelCommands
+
+    return ModelCommands
 
 
 def _screen(module: str, name: str) -> Callable[[], Screen[Any]]:
@@ -139,6 +158,7 @@ class Workbench(App[None]):
         "chat": _screen("chat", "ChatScreen"),
     }
     DEFAULT_MODE = "machine"
+    COMMANDS = App.COMMANDS | {_model_commands}
     BINDINGS: ClassVar[list[BindingType]] = [
         *(
             Binding(key, f"switch_mode('{mode}')", label, show=False)
@@ -186,6 +206,7 @@ class Workbench(App[None]):
             self.started_server = DetachedServer.start(server.port, log, host=server.host)
             self.started_server.wait_ready(self.client.probe)
         self.post_message(ServerAttached(self.client.base_url, self.started_server is not None))
+        warm_up()
 
     @on(ServerAttached)
     def _attached(self, message: ServerAttached) -> None:

@@ -219,7 +219,8 @@ class Workbench(App[None]):
         poller = Poller(self.client, self.clock)
         while not self._stop_polling.is_set():
             try:
-                self.post_message(ServerPolled(poller.poll()))
+                wanted = self.current_mode == "dashboard" or not self.deps.live
+                self.post_message(ServerPolled(poller.poll(records=wanted)))
             except Exception as error:  # reported, and the next poll tries again
                 if not known_error(error):
                     raise

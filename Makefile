@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 .PHONY: run test setup lint screenshots clean llama-server
 
 run: setup
-	$(BIN)/hostbench launch $(DEFAULT_MODEL)
+	$(BIN)/hostbench
 
 test: setup
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
@@ -44,3 +44,6 @@ llama-server: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+screenshots: setup
+	$(BIN)/python screenshots/make.py

@@ -1,7 +1,8 @@
 """A hostbench server in a child process: `hostbench launch|serve ... --json`.
 
 Used where a front end needs a server it does not run itself: the benchmark (so the load
-generator and the gateway do not share one interpreter) and tests.
+generator and the gateway do not share one interpreter), tests, and the workbench, which
+starts a detached `serve` when none is running.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,71 @@ class BackgroundServer:
             return self.proc.wait(30)
         finally:
             self._stderr.close()
+
+
+class DetachedServer:
+    """`hostbench serve` in its own session, so it can outlive the front end that started
+    it (the workbench asks on quit whether to keep the models running).
+
+    Readiness is the server answering /health, judged by the caller's `probe`; its stderr
+    goes to a log file the error message points at.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.proc = proc
+        self.log_path = log_path
+
+    @classmethod
+    def start(
+        cls,
+        port: int,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        host: str | None = None,
+    ) -> DetachedServer:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "app", "serve", "--port", str(port)]
+        command += ["--host", host] if host else []
+        with log_path.open("ab") as log_file:
+            proc = subprocess.Popen(
+                command,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                start_new_session=True,
+                cwd=Path(__file__).resolve().parents[1],
+            )
+        return cls(proc, log_path)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def wait_ready(self, probe: Callable[[], object | None], timeout_s: float = 30.0) -> None:
+        """Poll `probe` until it answers; raise with the log's tail if the child died."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if probe() is not None:
+                return
+            if self.proc.poll() is not None:
+                raise BackgroundServerError(
+                    f"hostbench serve exited {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+        raise BackgroundServerError(f"hostbench serve not ready after {timeout_s:.0f} s")
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM (the server drains, then stops its engines) and wait; None if it lingers."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None

@@ -39,7 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hostbench",
-        description="A workbench for self-hosting LLM inference on your own hardware.",
+        description="A workbench for self-hosting LLM inference on your own hardware. "
+        "Without a command, opens the interactive workbench.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -63,8 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command is None:
-        parser.print_help()
-        return ExitCode.USAGE
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return _workbench()
     _configure_logging(args.verbose)
     module = importlib.import_module(f"app.cli.commands.{COMMANDS[args.command][0]}")
     try:
@@ -78,6 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {describe(error)}", file=sys.stderr)
         return code
+
+
+def _workbench() -> int:
+    """No command: open the Textual workbench (imported only now, so --help stays instant)."""
+    from app.tui import run
+
+    return run()
 
 
 def _is_known(error: BaseException) -> bool:

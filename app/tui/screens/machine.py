@@ -1,0 +1,273 @@
+"""1 Machine: GPUs, CPU, RAM and disk with live sparklines from the server's sampler.
+
+A machine without a GPU gets a card that says so and what it means for inference (models
+run from RAM on the CPU's cores), with the reason each GPU library gave: that is a
+configuration, not a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Label, Static
+
+from app.tui import readings
+from app.tui.link import ServerView
+from app.tui.present import NA, gib, human_bytes, percent, watts
+from app.tui.screens.base import WorkbenchScreen
+from app.tui.widgets.meter import Meter
+
+if TYPE_CHECKING:
+    from hardware import MachineSnapshot
+
+History = tuple["MachineSnapshot", ...]
+SHOWN = 160
+"""Readings drawn: the widest sparkline, on a 200-column terminal."""
+
+
+class Card(Vertical):
+    """A bordered group of meters that redraws from the screen's `history`."""
+
+    history: reactive[History] = reactive((), init=False, always_update=True)
+    """The server's readings, oldest first (bound from MachineScreen.history). Always
+    updated: comparing two windows of snapshots costs more than drawing them."""
+
+    def watch_history(self, history: History) -> None:
+        if history:
+            self.draw(history, history[-1])
+
+    def draw(self, history: History, now: MachineSnapshot) -> None: ...
+
+    def titles(self, title: str | None = None, subtitle: str | None = None) -> None:
+        """Set the border texts only when they change (each set repaints the card)."""
+        if title is not None and title != self.border_title:
+            self.border_title = title
+        if subtitle is not None and subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
+
+    def text(self, selector: str, text: str) -> None:
+        """Update a Static only when its text changes (an update lays the screen out)."""
+        widget = self.query_one(selector, Static)
+        if getattr(widget, "_shown", None) != text:
+            widget._shown = text  # type: ignore[attr-defined]
+            widget.update(text)
+
+
+class GpuCard(Card):
+    def __init__(self, index: int, name: str) -> None:
+        super().__init__(id=f"gpu-{index}", classes="card gpu-card")
+        self.index = index
+        self.border_title = f"GPU {index} · {name}"
+
+    def compose(self) -> ComposeResult:
+        yield Meter("util", 100.0, id="util")
+        yield Meter("memory", id="memory")
+        yield Meter("power", id="power")
+        yield Meter("temp", 100.0, id="temp")
+
+    def draw(self, history: History, now: MachineSnapshot) -> None:
+        g = readings.gpu(now, self.index)
+        if g is None:
+            return
+        pick = readings.gpu_series
+        self.query_one("#util", Meter).show(
+            pick(history, self.index, lambda x: x.utilization_gpu_percent),
+            percent(g.utilization_gpu_percent),
+        )
+        used, total = g.memory_used_bytes, g.memory_total_bytes
+        self.query_one("#memory", Meter).show(
+            pick(history, self.index, readings.gpu_memory_used),
+            f"{gib(used)} / {gib(total)}",
+            float(total) if total else None,
+        )
+        limit = f" / {watts(g.power_limit_w)}" if g.power_limit_w else ""
+        self.query_one("#power", Meter).show(
+            pick(history, self.index, lambda x: x.power_draw_w),
+            f"{watts(g.power_draw_w)}{limit}",
+            g.power_limit_w,
+        )
+        self.query_one("#temp", Meter).show(
+            pick(history, self.index, lambda x: x.temperature_c),
+            NA if g.temperature_c is None else f"{g.temperature_c:.0f} °C",
+        )
+        facts = g.facts
+        bandwidth = (
+            f" · {facts.memory_bandwidth_gbps:.0f} GB/s"
+            if facts and facts.memory_bandwidth_gbps
+            else ""
+        )
+        self.titles(subtitle=f"driver {g.driver_version or NA}{bandwidth}")
+
+
+class NoGpuCard(Card):
+    """What a CPU-only machine means for inference, said plainly."""
+
+    def __init__(self) -> None:
+        super().__init__(id="no-gpu", classes="card no-gpu")
+        self.border_title = "Inference on the CPU"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="no-gpu-text")
+
+    def draw(self, history: History, now: MachineSnapshot) -> None:
+        cpu = now.cpu
+        simd = ", ".join(f for f in ("AVX2", "AVX512", "AMX", "NEON") if getattr(cpu, f.lower()))
+        self.text(
+            "#no-gpu-text",
+            f"No GPU here: models run on the {cpu.physical_cores or NA} CPU cores"
+            f"{f' ({simd})' if simd else ''} and load into RAM "
+            f"({human_bytes(now.memory.ram_available_bytes)} available). "
+            f"Small models (1–8 B parameters, Q4) answer at reading speed.\n"
+            f"[dim]Why no GPU: {now.gpu_absence_reason}[/dim]",
+        )
+
+
+class CpuCard(Card):
+    def __init__(self) -> None:
+        super().__init__(id="cpu", classes="card")
+        self.border_title = "CPU"
+
+    def compose(self) -> ComposeResult:
+        yield Meter("util", 100.0, id="util")
+        yield Meter("power", id="power")
+
+    def draw(self, history: History, now: MachineSnapshot) -> None:
+        cpu = now.cpu
+        self.titles(
+            f"CPU · {cpu.model_name or cpu.architecture}",
+            f"{cpu.physical_cores or NA} cores / {cpu.logical_cores or NA} threads",
+        )
+        self.query_one("#util", Meter).show(
+            readings.series(history, lambda s: s.cpu.utilization_percent),
+            percent(cpu.utilization_percent),
+        )
+        power = readings.series(history, lambda s: s.cpu.package_power_w)
+        reading = watts(cpu.package_power_w) if power else "- (no RAPL reading)"
+        self.query_one("#power", Meter).show(power, reading)
+
+
+class MemoryCard(Card):
+    def __init__(self) -> None:
+        super().__init__(id="memory", classes="card")
+        self.border_title = "Memory"
+
+    def compose(self) -> ComposeResult:
+        yield Meter("RAM", id="ram")
+        yield Meter("disk", id="disk")
+
+    def draw(self, history: History, now: MachineSnapshot) -> None:
+        memory = now.memory
+        self.query_one("#ram", Meter).show(
+            readings.series(history, readings.ram_used),
+            f"{gib(readings.ram_used(now))} / {gib(memory.ram_total_bytes)}",
+            float(memory.ram_total_bytes),
+        )
+        disk = now.disk
+        if disk is not None:
+            self.query_one("#disk", Meter).show(
+                readings.series(
+                    history, lambda s: s.disk and s.disk.total_bytes - s.disk.free_bytes
+                ),
+                f"{gib(disk.free_bytes)} free",
+                float(disk.total_bytes),
+            )
+            self.titles(subtitle=f"models: {disk.path}")
+        swap = f"swap {gib(memory.swap_used_bytes)} / {gib(memory.swap_total_bytes)}"
+        self.titles(f"Memory · {swap}" if memory.swap_total_bytes else "Memory")
+
+
+class ProcessesCard(Card):
+    """Engine processes the sampler follows: resident memory and CPU use over time."""
+
+    names: reactive[tuple[str, ...]] = reactive((), init=False)
+    """The processes shown; a change rebuilds the meters."""
+
+    def __init__(self) -> None:
+        super().__init__(id="processes", classes="card")
+        self.border_title = "Engine processes"
+
+    def compose(self) -> ComposeResult:
+        yield Static("no engine running", id="no-process")
+
+    def draw(self, history: History, now: MachineSnapshot) -> None:
+        self.names = tuple(p.name for p in now.processes)
+        for index, process in enumerate(now.processes):
+            meters = self.query(f".process-{index}").results(Meter)
+            rss, cpu = next(meters, None), next(meters, None)
+            if rss is None or cpu is None:
+                return  # mounted on the next reading
+            rss.show(
+                readings.process_rss(history, process.name),
+                f"{human_bytes(process.rss_bytes)} of {gib(now.memory.ram_total_bytes)}",
+                float(now.memory.ram_total_bytes),
+            )
+            cpu.show(
+                readings.series(history, lambda s, n=process.name: _cpu(s, n)),
+                f"{percent(process.cpu_percent)} of a core (pid {process.pid})",
+            )
+
+    async def watch_names(self, names: tuple[str, ...]) -> None:
+        await self.query(".process").remove()
+        self.query_one("#no-process").display = not names
+        widgets: list[Widget] = []
+        for index, name in enumerate(names):
+            widgets.append(Label(f"[b]{name}[/b]", classes="process"))
+            widgets.append(Meter("RSS", classes=f"process process-{index}"))
+            widgets.append(Meter("CPU", 100.0, classes=f"process process-{index}"))
+        await self.mount_all(widgets)
+        if self.history:
+            self.draw(self.history, self.history[-1])
+
+
+def _cpu(snapshot: MachineSnapshot, name: str) -> float | None:
+    found = readings.process(snapshot, name)
+    return found.cpu_percent if found else None
+
+
+class MachineScreen(WorkbenchScreen):
+    MODE = "machine"
+
+    history: reactive[History] = reactive((), init=False, always_update=True)
+    """Readings from the server's sampler, oldest first (as many as the widest sparkline
+    shows)."""
+    gpu_names: reactive[tuple[str, ...]] = reactive((), init=False)
+    """One name per GPU; a change (first reading, or a GPU gone) rebuilds the cards."""
+
+    _summary = ""
+
+    def compose_body(self) -> ComposeResult:
+        yield Label("waiting for the first reading...", id="machine-summary", classes="summary")
+        with VerticalScroll(id="machine-cards", classes="cards"):
+            yield CpuCard().data_bind(MachineScreen.history)
+            yield MemoryCard().data_bind(MachineScreen.history)
+            yield ProcessesCard().data_bind(MachineScreen.history)
+
+    def show_view(self, view: ServerView) -> None:
+        self.show_history(view.telemetry)
+
+    def show_history(self, history: Sequence[MachineSnapshot]) -> None:
+        if not history:
+            return
+        now = history[-1]
+        self.history = tuple(history[-SHOWN:])
+        self.gpu_names = tuple(g.name for g in now.gpus) or ("none",)
+        summary = (
+            f"[b]{now.hostname}[/b] · {now.os} · {len(now.gpus) or 'no'} GPU"
+            f"{'s' if len(now.gpus) != 1 else ''} · sampled by the server at 1 Hz"
+        )
+        if summary != self._summary:
+            self._summary = summary
+            self.query_one("#machine-summary", Label).update(summary)
+
+    async def watch_gpu_names(self, names: tuple[str, ...]) -> None:
+        cards = self.query_one("#machine-cards", VerticalScroll)
+        await cards.query(".gpu-card, .no-gpu").remove()
+        now = self.history[-1] if self.history else None
+        gpus = now.gpus if now else ()
+        new: list[Card] = [GpuCard(g.index, g.name) for g in gpus] if gpus else [NoGpuCard()]
+        await cards.mount_all([card.data_bind(MachineScreen.history) for card in new], before=0)

@@ -1,0 +1,127 @@
+"""A recorded hostbench server, replayed through the control-API calls the workbench makes.
+
+The recording (`tests/fixtures/tui/server.json`) is what a real server on the project's
+test machine answered while the default model served chat traffic (record it again with
+`python -m tests.tui.replay --url URL --home HOME`). GPUs cannot exist on that machine, so
+the GPU variant puts a recorded real NVML reading (`tests/fixtures/nvml/*.json`) into each
+telemetry sample (CONVENTIONS 12: a double only for what cannot exist, replaying a real
+reading). Snapshots stay deterministic: fixed timestamps, PIDs and log lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hardware import MachineSnapshot, snapshot_from_dict, snapshot_to_dict
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+RECORDING = FIXTURES / "tui" / "server.json"
+
+
+class ReplayClient:
+    """Answers like `ControlClient` from a recording; launches and stops are refused."""
+
+    base_url = "http://127.0.0.1:8080"
+
+    def __init__(self, recording: dict[str, Any]) -> None:
+        self.recording = recording
+
+    @classmethod
+    def load(cls, gpus: str | None = None) -> ReplayClient:
+        recording = json.loads(RECORDING.read_text("utf-8"))
+        if gpus is not None:
+            recording = with_gpus(recording, gpus)
+        return cls(recording)
+
+    @property
+    def polled_at(self) -> float:
+        return float(self.recording["polled_at"])
+
+    @property
+    def machine(self) -> MachineSnapshot:
+        return snapshot_from_dict(self.recording["telemetry"][-1])
+
+    def probe(self) -> dict[str, Any] | None:
+        return {"service": "hostbench", "status": "ok"}
+
+    def engines(self) -> list[dict[str, Any]]:
+        return list(self.recording["engines"])
+
+    def launch(self, body: dict[str, Any], timeout_s: float = 0) -> dict[str, Any]:
+        raise RuntimeError("a recorded server cannot launch")
+
+    def stop(self, name: str) -> dict[str, Any]:
+        raise RuntimeError("a recorded server cannot stop engines")
+
+    def request(self, method: str, path: str, timeout_s: float | None = None, **kwargs: Any) -> Any:
+        route = path.split("?", 1)[0]
+        if route == "/api/telemetry/history":
+            return self.recording["telemetry"]
+        if route == "/api/requests":
+            return self.recording["requests"]
+        if route.endswith("/log"):
+            return {"name": route.split("/")[3], "lines": self.recording["log"]}
+        if route == "/api/engines":
+            return self.engines()
+        from engines.control_client import ControlError
+
+        if route == "/api/metrics/live" and "live" in self.recording:
+            return self.recording["live"]
+        raise ControlError(404, f"not recorded: {method} {path}")
+
+
+def with_gpus(recording: dict[str, Any], reading: str) -> dict[str, Any]:
+    """Each telemetry sample as if the machine had the GPUs of a recorded NVML reading."""
+    from hardware.facts import GpuFactsTable
+    from hardware.nvml import NvidiaBackend
+    from hardware.nvml_replay import RecordedNvml
+
+    nvml = RecordedNvml.from_file(FIXTURES / "nvml" / f"{reading}.json")
+    backend = NvidiaBackend(api_factory=lambda: nvml, facts=GpuFactsTable.load())
+    status = backend.open()
+    gpus = backend.read()
+    backend.close()
+    samples = []
+    for sample in recording["telemetry"]:
+        snapshot = snapshot_from_dict(sample)
+        snapshot = dataclasses.replace(snapshot, gpus=gpus, backends=(status,))
+        samples.append(snapshot_to_dict(snapshot))
+    return {**recording, "telemetry": samples}
+
+
+def record(url: str, home: Path) -> dict[str, Any]:
+    token = (home / "config" / "control-token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def get(path: str) -> Any:
+        return httpx.get(url + path, headers=headers, timeout=30, trust_env=False).json()
+
+    engines = get("/api/engines")
+    log = get(f"/api/engines/{engines[0]['name']}/log?lines=60")["lines"] if engines else []
+    telemetry = get("/api/telemetry/history")[-120:]
+    return {
+        "recorded_from": "hostbench serve on the project's test machine (2-core EPYC VM)",
+        "polled_at": telemetry[-1]["timestamp_s"],
+        "engines": engines,
+        "telemetry": telemetry,
+        "requests": get("/api/requests?limit=500"),
+        "log": log,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Record a running server for TUI snapshots.")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--home", type=Path, required=True)
+    args = parser.parse_args()
+    RECORDING.write_text(json.dumps(record(args.url, args.home), indent=1) + "\n", "utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Each screen's main flow against a real hostbench server serving the real default model."""
+
+from __future__ import annotations
+
+import shutil
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from app.tui import make_app
+from app.tui.app import Workbench
+from app.tui.screens.chat import Bubble, ChatScreen
+from app.tui.screens.dashboard import ModelCard
+from app.tui.screens.dialogs import QuitScreen
+from app.tui.widgets.meter import Meter
+from engines.control_client import ControlClient
+from engines.process import free_port
+from profiles import Locations, Settings
+from tests.servers import DEFAULT_MODEL, ServerProcess, wait_pid_gone
+from tests.tui.conftest import Messages, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def workbench_on(home: Path, port: int, **kwargs):  # type: ignore[no-untyped-def]
+    settings = Settings(server={"port": port})
+    locations = Locations.from_env({"HOSTBENCH_HOME": str(home)})
+    client = ControlClient(settings, locations)
+    return make_app(settings, client, locations=locations, poll_interval_s=0.25, **kwargs)
+
+
+@pytest.fixture
+def fresh_home(session_home: Path, tmp_path: Path, clean_env: Path) -> Path:
+    """A home of its own holding the default model (the store copied, the file shared)."""
+    home = tmp_path / "home"
+    shutil.copytree(session_home / "data", home / "data", ignore=shutil.ignore_patterns("logs"))
+    return home
+
+
+async def test_starts_a_server_launches_the_default_model_and_stops_it_on_quit(
+    fresh_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOSTBENCH_HOME", str(fresh_home))
+    app = workbench_on(fresh_home, free_port())
+    try:
+        await launch_and_quit(app)
+    finally:
+        if app.started_server is not None:
+            app.started_server.stop()
+
+
+async def launch_and_quit(app: Workbench) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.connected, "the background server", 60)
+        assert app.started_server is not None, "no server ran, so the workbench starts one"
+        await pilot.press("4")
+        note = app.screen.query_one("#form-note", Static)
+        await wait_until(pilot, lambda: "profile" in str(note.render()), "the launch plan")
+        await pilot.press("l")
+        await wait_until(
+            pilot,
+            lambda: app.view and any(e.state == "ready" for e in app.view.engines),
+            "the default model to be ready",
+            240,
+        )
+        table = app.screen.query_one("#engines-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1, "the engine in the table")
+        row = [str(cell) for cell in table.get_row_at(0)]
+        assert row[0] == DEFAULT_MODEL and "ready" in row[1] and row[2].isdigit()
+        server = app.started_server
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("s")  # stop the models (and the server this workbench started)
+        await wait_until(pilot, lambda: server.proc.poll() is not None, "the server to stop", 60)
+    assert wait_pid_gone(server.pid)
+
+
+async def test_chat_streams_and_the_dashboard_moves(
+    default_server: ServerProcess, session_home: Path, clean_env: Path
+) -> None:
+    seen = Messages()
+    app = workbench_on(session_home, default_server.port, start_server=False)
+    async with app.run_test(size=(120, 40), message_hook=seen.hook) as pilot:
+        await wait_until(pilot, lambda: app.connected, "the server")
+        util = app.screen.query_one("#cpu #util", Meter)
+        await wait_until(pilot, lambda: util.values, "the Machine screen's CPU sparkline")
+        assert app.screen.query("#no-gpu"), "no GPU here: the CPU-inference card says so"
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.screen.query(ModelCard), "the model's card")
+        card = app.screen.query_one(ModelCard)
+        before = card.border_subtitle
+        await pilot.press("7")
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await wait_until(pilot, lambda: screen.models, "the model picker")
+        screen.query_one("#chat-max-tokens").value = "48"
+        await pilot.click("#prompt")
+        await pilot.press(*"Name three colours.", "enter")
+        await wait_until(pilot, lambda: seen.of(ChatScreen.AnswerEnded), "the answer", 120)
+        grew = [m.answer.text for m in seen.of(ChatScreen.AnswerGrew)]  # type: ignore[attr-defined]
+        assert len(grew) >= 2, "the answer arrives in pieces"
+        assert all(later.startswith(earlier) for earlier, later in pairwise(grew))
+        answer = seen.of(ChatScreen.AnswerEnded)[0].answer  # type: ignore[attr-defined]
+        assert answer.error is None and answer.text and answer.ttft_ms > 0
+        assert answer.tokens_per_s and answer.tokens_per_s > 0
+        stats = screen.query(Bubble).last().query_one(".bubble-stats")
+        assert "TTFT" in str(stats.render()) and "tok/s" in str(stats.render())
+        await pilot.press("escape", "5")
+        await wait_until(pilot, lambda: app.screen.query(ModelCard), "the model's card")
+        card = app.screen.query_one(ModelCard)
+        tps = card.query_one("#tps", Meter)
+        await wait_until(
+            pilot,
+            lambda: card.border_subtitle != before and tps.reading != "0.0 tok/s",
+            "the dashboard to count the request",
+        )
+        assert any(tps.values), "the tokens/s sparkline moved"
+        assert "p50" in card.query_one("#ttft", Meter).reading
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("k")  # keep the models running
+    assert default_server.engine()["state"] == "ready", "the model still serves"
+
+
+async def test_a_crash_shows_as_a_crash_then_the_restart(
+    fresh_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL the engine: the table says crashed (with the exit code), a banner says why
+    and when it restarts, a notification says so; then the supervisor's restart shows."""
+    import os
+    import signal
+
+    from app.tui.messages import EngineCrashed
+
+    server = ServerProcess(fresh_home, env={"HOSTBENCH_ENGINES__RESTART_BACKOFF_S": "4"})
+    try:
+        server.wait_ready()
+        seen = Messages()
+        app = workbench_on(fresh_home, server.port, start_server=False)
+        async with app.run_test(size=(120, 40), message_hook=seen.hook) as pilot:
+            await wait_until(pilot, lambda: app.connected, "the server")
+            await pilot.press("4")
+            table = app.screen.query_one("#engines-table", DataTable)
+            await wait_until(pilot, lambda: table.row_count == 1, "the engine")
+            os.kill(server.engine()["pid"], signal.SIGKILL)
+            await wait_until(pilot, lambda: seen.of(EngineCrashed), "the crash to be noticed")
+            assert "crashed (-9)" in str(table.get_row_at(0)[1])
+            banner = str(app.screen.query_one("#crash", Static).render())
+            assert "crashed: exited unexpectedly with code -9" in banner
+            assert "restarting in" in banner
+            await wait_until(
+                pilot,
+                lambda: app.view.engines[0].state == "ready" and app.view.engines[0].restarts == 1,
+                "the restart",
+                120,
+            )
+            await wait_until(pilot, lambda: "ready" in str(table.get_row_at(0)[1]), "the row")
+            assert not app.screen.query_one("#crash").has_class("-shown")
+    finally:
+        server.terminate()

@@ -1,0 +1,84 @@
+"""SVG snapshots of every screen at 120x40 and 80x24, against a recorded server.
+
+The recording is real (tests/fixtures/tui/server.json); GPU screens add a recorded real
+NVML reading; the clock is the recording's, so uptimes and windows never move. Update with
+`pytest tests/tui/test_snapshots.py --snapshot-update` and look at the SVGs before committing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from app.tui import make_app
+from app.tui.app import Workbench
+from bench import Store
+from catalog import LocalModels, register_file
+from profiles import Locations, Settings
+from tests.gguf_files import write_tiny_gguf
+from tests.tui.replay import ReplayClient
+
+GPUS = "two_gpus_h100_rtx4060ti"
+SIZES = {"wide": (120, 40), "small": (80, 24)}
+SCREENS = {
+    "machine": ("1", GPUS),
+    "machine-cpu": ("1", None),
+    "catalog": ("2", GPUS),
+    "models": ("3", None),
+    "engines": ("4", None),
+    "dashboard": ("5", None),
+    "compare": ("6", None),
+    "chat": ("7", None),
+}
+
+
+@pytest.fixture
+def snapshot_home(tmp_path: Path, clean_env: Path) -> Path:
+    """A home with one small registered model, so the Models screen has a row."""
+    home = tmp_path / "home"
+    locations = Locations.from_env({"HOSTBENCH_HOME": str(home)}).ensure()
+    model = write_tiny_gguf(locations.models_dir / "tiny-llama.F16.gguf")
+    register_file(model, LocalModels(Store(locations.store_path)))
+    return home
+
+
+def replay_app(home: Path, gpus: str | None) -> Workbench:
+    client = ReplayClient.load(gpus)
+    locations = Locations.from_env({"HOSTBENCH_HOME": str(home)})
+    return make_app(
+        Settings(),
+        client,
+        locations=locations,
+        clock=lambda: client.polled_at,
+        start_server=False,
+        live=False,
+        machine=client.machine,
+    )
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Let every worker finish and every message land (the replay polls once); a text
+    cursor is drawn steadily, not blinking, so the picture does not depend on the moment."""
+    for _ in range(6):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen(snap_compare, snapshot_home: Path, screen: str, size: str) -> None:  # type: ignore[no-untyped-def]
+    key, gpus = SCREENS[screen]
+
+    async def show(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        await pilot.press(key)
+        await settle(pilot)
+
+    app = replay_app(snapshot_home, gpus)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=show)

@@ -220,7 +220,7 @@ class Workbench(App[None]):
         while not self._stop_polling.is_set():
             try:
                 wanted = self.current_mode == "dashboard" or not self.deps.live
-                self.post_message(ServerPolled(poller.poll(records=wanted)))
+                self.post_message(ServerPolled(poller.poll(with_records=wanted)))
             except Exception as error:  # reported, and the next poll tries again
                 if not known_error(error):
                     raise

@@ -133,8 +133,8 @@ class Poller:
     def _since(self) -> float | None:
         return self._telemetry[-1].timestamp_s if self._telemetry else None
 
-    def poll(self, records: bool = True) -> ServerView:
-        """One poll; `records`: also the recent request records, which only the dashboard
+    def poll(self, with_records: bool = True) -> ServerView:
+        """One poll; `with_records`: also the recent request records, which only the dashboard
         needs, and only where the server has no live metrics."""
         from bench import RequestRecord
         from hardware import snapshot_from_dict
@@ -146,7 +146,7 @@ class Poller:
         self._telemetry.extend(s for s in fresh if since is None or s.timestamp_s > since)
         records: tuple[RequestRecord, ...] = ()
         live = self._poll_live()  # always: the dashboard's sparklines are its history
-        if records and not live:
+        if with_records and not live:
             rows = self.client.request("GET", f"/api/requests?limit={REQUESTS_KEPT}")
             records = tuple(RequestRecord.from_row(row) for row in rows)
         return ServerView(

@@ -151,7 +151,7 @@ def plan_ab(
             for name in pair
         )
     plan = AbPlan(model, arms, recommendation)
-    _refuse_unless_two_run(plan, pair is None)
+    refuse_unless_two_run(plan, pair is None)
     return plan
 
 
@@ -205,7 +205,7 @@ def _preset_engine(name: str, library: ProfileLibrary) -> str:
     return engine
 
 
-def _refuse_unless_two_run(plan: AbPlan, recommended: bool) -> None:
+def refuse_unless_two_run(plan: AbPlan, recommended: bool) -> None:
     able = [arm for arm in plan.arms if arm.runnable]
     if len(able) >= 2:
         return

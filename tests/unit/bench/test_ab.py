@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli.commands.bench_ab import level_rows
+from app.cli.commands.bench_ab import level_rows, result_json
 from bench import Store
 from bench.ab import compare_runs, ratio
 from bench.errors import BenchUnavailableError, BenchUsageError
@@ -17,7 +17,15 @@ from bench.loadgen import StreamSample
 from bench.metrics import compute_metrics
 from bench.runs import BenchRun
 from catalog import LocalModels
-from engines.ab import AbArm, AbPlan, parse_pair, plan_ab, refuse_unless_two_run
+from engines.ab import (
+    AbArm,
+    AbPlan,
+    AbResult,
+    ArmResult,
+    parse_pair,
+    plan_ab,
+    refuse_unless_two_run,
+)
 from engines.launching import LaunchOrder
 from engines.recommend import Recommendation
 from profiles import Locations, Settings
@@ -122,3 +130,20 @@ def test_a_preset_names_the_generic_engine(home: Path) -> None:
     assert LocalModels(store).get("smollm2-135m-instruct") is None, "planning pulls nothing"
     with pytest.raises(BenchUsageError, match="neither an engine"):
         plan_ab("smollm2-135m-instruct", Settings(), locations, store, pair=("llama.cpp", "nope"))
+
+
+def test_json_names_the_arms_their_runs_and_every_figure() -> None:
+    a, b = a_and_b()
+    plan = plan_with(("llama.cpp", True, "runs GGUF"), ("vllm", False, "needs a CUDA GPU"))
+    arms = (
+        ArmResult(plan.arms[0], "A", {"engine": "llama.cpp", "runtime": "llama-server"}, "b1", [a]),
+        ArmResult(plan.arms[0], "B", {"engine": "x", "runtime": "y"}, None, [b]),
+    )
+    data = json.loads(json.dumps(result_json(AbResult(plan, arms, compare_runs([a], [b])))))
+    assert [(arm["arm"], arm["runtime"], arm["runs"]) for arm in data["arms"]] == [
+        ("A", "llama-server", [1]),
+        ("B", "y", [2]),
+    ]
+    assert data["left_out"] == [{"engine": "vllm", "why": "needs a CUDA GPU"}]
+    assert data["prompts"] == a.prompts
+    assert data["levels"][0]["metrics"]["output_tok_s"] == {"a": 8.0, "b": 16.0, "b_over_a": 2.0}

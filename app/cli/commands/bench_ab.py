@@ -118,7 +118,7 @@ def comparison_text(result: AbResult) -> str:
     return "\n".join(
         [
             f"A/B {result.plan.id} of {result.plan.model}: the same prompts on both",
-            f"prompts: {describe_prompts(first)} (A)",
+            f"prompts: {describe_prompts(first)}, by A",
             *(arm_line(arm) for arm in result.arms),
             "",
             format_table(level_rows(result.levels), ("conc", "metric", "a", "b", "b/a")),

@@ -4,12 +4,14 @@ did not send the same load, the printed table, and how the pair is chosen and re
 from __future__ import annotations
 
 import json
+from argparse import Namespace
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from app.cli.commands.bench_ab import level_rows, result_json
+from app.cli.commands.fit import _ab_hint
 from bench import Store
 from bench.ab import compare_runs, ratio
 from bench.errors import BenchUnavailableError, BenchUsageError
@@ -147,3 +149,17 @@ def test_json_names_the_arms_their_runs_and_every_figure() -> None:
     assert data["left_out"] == [{"engine": "vllm", "why": "needs a CUDA GPU"}]
     assert data["prompts"] == a.prompts
     assert data["levels"][0]["metrics"]["output_tok_s"] == {"a": 8.0, "b": 16.0, "b_over_a": 2.0}
+
+
+def test_fit_points_to_ab_only_where_two_engines_run_on_this_machine(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    both = {"choices": [{"runnable": True}, {"runnable": True}]}
+    one = {"choices": [{"runnable": True}, {"runnable": False}]}
+    _ab_hint(Namespace(machine=None, model="qwen2.5-7b-instruct"), both)
+    _ab_hint(Namespace(machine=None, model="x"), one)
+    _ab_hint(Namespace(machine="a100.json", model="y"), both)  # another machine: not "here"
+    assert (
+        capsys.readouterr().out
+        == "    measure both here: hostbench bench --ab qwen2.5-7b-instruct\n"
+    )

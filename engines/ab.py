@@ -234,32 +234,49 @@ def run_ab(
 ) -> AbResult:
     """A, then B: each started, benched with the same prompts, stopped; then compared.
     Blocking (for the CLI and thread workers). A's runs stay stored if B fails."""
-    prompts: PromptSet | None = None
-    results = []
+    session = _AbSession(plan, bench_plan, spec, setting, hooks)
     able = [arm for arm in plan.arms if arm.runnable][:2]
-    for label, arm in zip(ARMS, able, strict=True):
-        hooks.note(f"{label}: starting {plan.model} on {arm.name} ...")
+    first, second = (session.run_arm(label, arm) for label, arm in zip(ARMS, able, strict=True))
+    return AbResult(plan, (first, second), compare_runs(first.runs, second.runs))
+
+
+@dataclass
+class _AbSession:
+    plan: AbPlan
+    bench_plan: BenchPlan
+    spec: PromptSpec
+    setting: AbSetting
+    hooks: AbHooks
+    prompts: PromptSet | None = None
+    """Built once, from the first engine's tokenizer, and sent unchanged to both."""
+
+    def run_arm(self, label: str, arm: AbArm) -> ArmResult:
+        setting, hooks = self.setting, self.hooks
+        hooks.note(f"{label}: starting {self.plan.model} on {arm.name} ...")
         with hooks.serve(arm.order) as (status, base_url):
             prepared = prepare_local(
                 setting.settings, setting.locations, setting.store, status, base_url
             )
-            prompts = prompts or make_prompts(spec, bench_plan, prepared.tokenizer)
-            tagged = _tagged(prepared, plan, arm, label)
-            progress = hooks.progress(arm)
+            tagged = _tagged(prepared, self.plan, arm, label)
             runs = run_bench(
                 tagged,
-                bench_plan,
-                prompts,
+                self.bench_plan,
+                self.prompts_for(prepared, arm),
                 setting.store,
                 setting.cost,
-                progress=progress,
+                progress=hooks.progress(arm),
                 cancel=hooks.cancel,
             )
-        version = (tagged.context.get("engine") or {}).get("version")
-        results.append(ArmResult(arm, label, status, version, runs))
         hooks.note(f"{label}: {arm.name} stored as runs {_ids(runs)}")
-    first, second = results
-    return AbResult(plan, (first, second), compare_runs(first.runs, second.runs))
+        version = (tagged.context.get("engine") or {}).get("version")
+        return ArmResult(arm, label, status, version, runs)
+
+    def prompts_for(self, prepared: PreparedBench, arm: AbArm) -> PromptSet:
+        if self.prompts is None:
+            self.prompts = make_prompts(self.spec, self.bench_plan, prepared.tokenizer)
+            if prepared.tokenizer is None:
+                self.hooks.note(f"{arm.name} has no GGUF tokenizer: prompt lengths approximate")
+        return self.prompts
 
 
 def _tagged(prepared: PreparedBench, plan: AbPlan, arm: AbArm, label: str) -> PreparedBench:

@@ -28,6 +28,7 @@ from engines.ab import (
     plan_ab,
     refuse_unless_two_run,
 )
+from engines.benchmarking import prepare_local
 from engines.launching import LaunchOrder
 from engines.recommend import Recommendation
 from profiles import Locations, Settings
@@ -163,3 +164,21 @@ def test_fit_points_to_ab_only_where_two_engines_run_on_this_machine(
         capsys.readouterr().out
         == "    measure both here: hostbench bench --ab qwen2.5-7b-instruct\n"
     )
+
+
+def test_an_engine_without_a_gguf_file_gets_no_tokenizer_rather_than_a_crash(home: Path) -> None:
+    """vLLM's status names a Hugging Face repo, not a file: prompts become approximate."""
+    locations = Locations.from_env().ensure()
+    status = {
+        "name": "qwen",
+        "model": "qwen2.5-7b-instruct",
+        "model_path": "Qwen/Qwen2.5-7B-Instruct",
+        "engine": "vllm",
+        "runtime": "vllm",
+        "options": {"max_model_len": 8192},
+    }
+    prepared = prepare_local(
+        Settings(), locations, Store(locations.store_path), status, "http://127.0.0.1:1/v1"
+    )
+    assert prepared.tokenizer is None and prepared.target.eos_token_id is None
+    assert prepared.context["engine"]["engine"] == "vllm" and prepared.limit is None

@@ -104,12 +104,16 @@ def prepare_local(
     status: Mapping[str, Any],
     base_url: str,
 ) -> PreparedBench:
-    """A model our server runs, from its engine status (GET /api/engines, launch --json)."""
-    tokenizer = LlamaCppTokenizer(Path(str(status["model_path"])))
+    """A model our server runs, from its engine status (GET /api/engines, launch --json).
+    Prompts are sized with the GGUF file's tokenizer; an engine that loads a checkpoint
+    itself (vLLM: a Hugging Face repo id) has none here, so lengths are approximate."""
+    path = Path(str(status["model_path"]))
+    tokenizer = LlamaCppTokenizer(path) if path.is_file() else None
     engine = engine_context(status, LocalModels(store), engine_version(status))
     snapshot = discover(locations.models_dir)
+    eos = tokenizer.eos_token_id() if tokenizer else None
     return PreparedBench(
-        target=local_target(base_url, status, tokenizer.eos_token_id()),
+        target=local_target(base_url, status, eos),
         context=run_context(snapshot, engine),
         tokenizer=tokenizer,
         limit=limit_inputs(status, snapshot, settings.cost),

@@ -163,6 +163,8 @@ def list_rows(runs: Sequence[BenchRun]) -> list[dict[str, Any]]:
             "when": day(r.created_at),
             "model": r.label,
             "target": "hostbench" if r.kind == "hostbench" else r.target.get("base_url"),
+            "engine": engine_cell(r),
+            "a/b": ab_cell(r),
             "conc": r.concurrency,
             "ok/sent": f"{r.metrics.completed}/{r.metrics.completed + r.metrics.failed}",
             "out tok/s": num(r.metrics.output_throughput),
@@ -178,12 +180,30 @@ LIST_COLUMNS = (
     "when",
     "model",
     "target",
+    "engine",
+    "a/b",
     "conc",
     "ok/sent",
     "out tok/s",
     "ttft p50 ms",
     "group",
 )
+
+
+def engine_cell(run: BenchRun) -> str | None:
+    """`engine/runtime` of a run on our server (None for an endpoint)."""
+    engine = run.context.get("engine")
+    if not engine:
+        return None
+    return f"{engine.get('engine')}/{engine.get('runtime')}"
+
+
+def ab_cell(run: BenchRun) -> str | None:
+    """`A 28841efb (llama.cpp)`: the arm and id of the A/B a run belongs to, if any."""
+    ab = run.context.get("ab")
+    if not ab:
+        return None
+    return f"{ab.get('arm')} {ab.get('id')} ({ab.get('name')})"
 
 
 def run_json(run: BenchRun, with_samples: bool = False) -> dict[str, Any]:

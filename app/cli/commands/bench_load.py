@@ -82,6 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--slo", default="", help="goodput bounds, e.g. ttft_ms=500,tpot_ms=50")
     load.add_argument("--seed", type=int, default=0, help="seed of prompts and arrivals")
     load.add_argument("--warmup", type=int, default=1, help="requests sent first, not counted")
+    ab = parser.add_argument_group("A/B: the same bench on two engines")
+    ab.add_argument(
+        "--ab",
+        action="store_true",
+        help="run the bench on two engines, one at a time, each started for its run, and "
+        "print the comparison (default pair: every engine the recommendation says can run "
+        "MODEL here; refused unless two can)",
+    )
+    ab.add_argument(
+        "--engines",
+        metavar="A,B",
+        help="the A/B pair (implies --ab): engines or launch presets, e.g. "
+        "llama.cpp,llama-cpp-python",
+    )
     parser.add_argument("--json", action="store_true", help="runs as JSON on stdout")
     add_server_address(parser)
     return parser
@@ -168,6 +182,10 @@ def run(argv: Sequence[str]) -> int:
     ctx = CliContext.from_args(args)
     model = args.model or DEFAULT_MODEL
     plan, spec = make_plan(args)
+    if args.ab or args.engines:
+        from app.cli.commands import bench_ab
+
+        return bench_ab.run(ctx, args, model, plan, spec)
     if args.endpoint:
         runs = execute(ctx, plan, spec, endpoint_bench(args, model))
     else:

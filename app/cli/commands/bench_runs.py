@@ -54,9 +54,12 @@ def engine_lines(run: BenchRun) -> list[str]:
         return [f"target: {run.target.get('base_url')} (model {run.label})"]
     options = ", ".join(f"{k}={v}" for k, v in sorted((engine.get("options") or {}).items()))
     sha = engine.get("model_sha256") or "?"
+    ab = run.context.get("ab")
+    pair = [f"a/b: arm {ab['arm']} ({ab['name']}) of A/B {ab['id']}: {' vs '.join(ab['pair'])}"]
     return [
         f"engine: {engine.get('engine')} via {engine.get('runtime')} "
         f"({engine.get('version') or 'version unknown'})",
+        *(pair if ab else []),
         f"model: {engine.get('model_id')} ({engine.get('model_path')}), sha256 {sha}",
         f"options: {options}",
     ]

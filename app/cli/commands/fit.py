@@ -73,7 +73,14 @@ def run(argv: Sequence[str]) -> int:
         print_json(summary)
     else:
         _print(summary, subject.note, devices.notes)
+        _ab_hint(args, summary["engine"])
     return ExitCode.OK
+
+
+def _ab_hint(args: argparse.Namespace, engine: dict[str, Any]) -> None:
+    """Where two engines can run the model on this machine, how to measure both."""
+    if args.machine is None and sum(c["runnable"] for c in engine["choices"]) >= 2:
+        print(f"    measure both here: hostbench bench --ab {args.model}")
 
 
 def _engine(args: argparse.Namespace, catalog: Any, registry: Any, snapshot: Any) -> dict[str, Any]:

@@ -45,15 +45,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("offer", "offer"),
     ("provider", "where"),
     ("$/1M out", "$/1M out"),
-    ("$/1M in", "$/1M in"),
-    ("$/1M out+in", "$/1M out+in"),
     ("out tok/s", "out tok/s"),
     ("ttft p50", "TTFT p50"),
-    ("Wh/1M out", "Wh/1M out"),
+    ("$/1M in", "$/1M in"),
+    ("$/1M out+in", "$/1M out+in"),
     ("break-even out tok/day", "break-even"),
+    ("Wh/1M out", "Wh/1M out"),
 )
 """(key in `hostbench compare`'s rows, column heading here)."""
-HERE = "this machine"
+HERE = "here"
+"""The group of this machine's rows (`hostbench compare` says "this machine")."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Row:
 def local_cells(comparison: Comparison) -> dict[str, Any]:
     """`hostbench compare`'s row for this machine, with the energy per 1M output tokens."""
     cells = local_row(comparison)
+    cells["group"] = HERE
     cells["Wh/1M out"] = num(comparison.local.cost.wh_per_mtok_output)
     return cells
 
@@ -145,15 +147,17 @@ def summary_lines(data: CompareData) -> list[str]:
     bound = ""
     if local.decode_bound_tokens_per_s:
         share = 100 * local.decode_tokens_per_s / local.decode_bound_tokens_per_s
-        bound = f" (bound {num(local.decode_bound_tokens_per_s)}: {num(share, 0)} %)"
+        bound = f" (bound {num(local.decode_bound_tokens_per_s)} tok/s: {num(share, 0)} %)"
     energy = local.cost.wh_per_mtok_total
     inputs = local.cost.inputs
-    return [
+    lines = [
         f"{local.label} · {local.source} · break-even against concurrency {local.concurrency}",
         f"decode {num(local.decode_tokens_per_s)} tok/s per stream{bound}"
         + (f" · {num(energy)} Wh per 1M tokens in+out" if energy is not None else ""),
-        f"cost basis {inputs.basis}: {hourly_inputs(inputs)}; {electricity_inputs(inputs)}",
     ]
+    if inputs.basis != "none":  # else a note says what to set
+        lines.append(f"cost: {hourly_inputs(inputs)}; {electricity_inputs(inputs)}")
+    return lines
 
 
 def note_lines(data: CompareData) -> list[str]:

@@ -227,9 +227,9 @@ class CompareScreen(WorkbenchScreen):
             self.notify(message.outcome, severity="information" if message.ok else "warning")
         self.load()
 
-    def action_cancel_bench(self) -> None:
-        self._cancel_bench.set()
-
     @on(JobPanel.CancelPressed, "#bench-job")
-    def _cancel_pressed(self) -> None:
-        self._cancel_bench.set()
+    def action_cancel_bench(self) -> None:
+        panel = self.query_one("#bench-job", JobPanel)
+        if panel.running and not self._cancel_bench.is_set():
+            self._cancel_bench.set()
+            panel.line = "cancelling… (once the requests in flight are abandoned)"

@@ -298,7 +298,7 @@ class EnginesScreen(WorkbenchScreen):
         form = self.query_one(LaunchForm)
         advice = ""
         if message.recommendation is not None:
-            advice = "\n" + recommendation_note(message.recommendation, DEFAULT_ENGINE)
+            advice = "\n\n" + recommendation_note(message.recommendation, DEFAULT_ENGINE)
         if message.resolution is None:
             self.query_one("#form-note", Static).update(
                 f"[dim]no estimate for {message.model}: {message.problem}[/dim]{advice}"

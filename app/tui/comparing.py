@@ -15,7 +15,7 @@ from app.cli.bench_format import num, usd
 from app.cli.commands.compare import footer_lines, hosted_cells, local_row
 from app.cli.cost_format import electricity_inputs, hourly_inputs
 from bench import Store
-from bench.comparison import Comparison
+from bench.comparison import Comparison, HostedRow
 from bench.errors import BenchNotFoundError
 from bench.runs import BenchRun, BenchRuns
 from bench.session import BenchPlan, SweepProgress
@@ -43,16 +43,17 @@ QUICK_DESCRIPTION = (
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("group", ""),
     ("offer", "offer"),
-    ("provider", "where"),
     ("$/1M out", "$/1M out"),
     ("out tok/s", "out tok/s"),
     ("ttft p50", "TTFT p50"),
     ("$/1M in", "$/1M in"),
     ("$/1M out+in", "$/1M out+in"),
     ("break-even out tok/day", "break-even"),
-    ("Wh/1M out", "Wh/1M out"),
+    ("Wh/1M out", "Wh/1M"),
 )
-"""(key in `hostbench compare`'s rows, column heading here)."""
+"""(key in `hostbench compare`'s rows, column heading here), the most telling first: a
+narrow terminal scrolls the table sideways. The provider column is left out (the offer's
+key names it), and this machine's concurrency goes in its group cell."""
 HERE = "here"
 """The group of this machine's rows (`hostbench compare` says "this machine")."""
 
@@ -120,8 +121,20 @@ class Row:
 def local_cells(comparison: Comparison) -> dict[str, Any]:
     """`hostbench compare`'s row for this machine, with the energy per 1M output tokens."""
     cells = local_row(comparison)
-    cells["group"] = HERE
-    cells["Wh/1M out"] = num(comparison.local.cost.wh_per_mtok_output)
+    cells["group"] = f"{HERE}, conc {comparison.local.concurrency}"
+    cells["Wh/1M out"] = num(comparison.local.cost.wh_per_mtok_output, 0)
+    return cells
+
+
+def hosted_row_cells(row: HostedRow) -> dict[str, Any]:
+    """`hostbench compare`'s row for a hosted offer, narrowed for a terminal: throughput
+    shows "-" where TTFT already says "not measured"; a break-even "from the first token"
+    reads "always" (cheaper here at any volume; a note says why), next to "never"."""
+    cells = hosted_cells(row) | {"Wh/1M out": "-"}
+    if row.measured is None:
+        cells["out tok/s"] = "-"
+    if cells["break-even out tok/day"] == "from the first token":
+        cells["break-even out tok/day"] = "always"
     return cells
 
 
@@ -132,8 +145,7 @@ def table_rows(data: CompareData) -> list[Row]:
         cells = local_cells(comparison)
         rows.append(Row(f"here-{comparison.local.concurrency}", _ordered(cells), True))
     for hosted in data.primary.hosted:
-        cells = hosted_cells(hosted) | {"Wh/1M out": "-"}
-        rows.append(Row(f"hosted-{hosted.price.key}", _ordered(cells), False))
+        rows.append(Row(f"hosted-{hosted.price.key}", _ordered(hosted_row_cells(hosted)), False))
     return rows
 
 
@@ -141,8 +153,15 @@ def _ordered(cells: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(cells.get(key, "")) for key, _ in COLUMNS)
 
 
-def summary_lines(data: CompareData) -> list[str]:
-    """Which run, how fast against the physical bound, and what the cost figures rest on."""
+def title_line(data: CompareData) -> str:
+    """Which model and which stored run the table is about."""
+    local = data.primary.local
+    return f"{local.label} · {local.source}"
+
+
+def detail_lines(data: CompareData) -> list[str]:
+    """How fast against the physical bound, what the cost figures rest on, then the notes
+    `hostbench compare` prints (price table, break-even, what is missing)."""
     local = data.primary.local
     bound = ""
     if local.decode_bound_tokens_per_s:
@@ -151,18 +170,13 @@ def summary_lines(data: CompareData) -> list[str]:
     energy = local.cost.wh_per_mtok_total
     inputs = local.cost.inputs
     lines = [
-        f"{local.label} · {local.source} · break-even against concurrency {local.concurrency}",
-        f"decode {num(local.decode_tokens_per_s)} tok/s per stream{bound}"
-        + (f" · {num(energy)} Wh per 1M tokens in+out" if energy is not None else ""),
+        f"at concurrency {local.concurrency} (break-even is against it): decode "
+        f"{num(local.decode_tokens_per_s)} tok/s per stream{bound}"
+        + (f"; {num(energy)} Wh per 1M tokens in+out" if energy is not None else ""),
     ]
     if inputs.basis != "none":  # else a note says what to set
         lines.append(f"cost: {hourly_inputs(inputs)}; {electricity_inputs(inputs)}")
-    return lines
-
-
-def note_lines(data: CompareData) -> list[str]:
-    """The price table, how break-even reads, and what is missing (as `hostbench compare`)."""
-    return footer_lines(data.primary, data.prices)
+    return lines + [f"note: {line}" for line in footer_lines(data.primary, data.prices)]
 
 
 # -- the bar chart -------------------------------------------------------------------------

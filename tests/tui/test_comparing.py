@@ -82,13 +82,14 @@ def test_each_level_of_the_newest_sweep_is_a_row_next_to_hosted_offers(
     rows = table_rows(data)
     column = {key: i for i, (key, _) in enumerate(COLUMNS)}
     here = [r for r in rows if r.here]
-    assert [r.cells[column["provider"]] for r in here] == ["conc 1", "conc 4"]
+    assert [r.cells[column["group"]] for r in here] == ["here, conc 1", "here, conc 4"]
     assert all(r.cells[column["$/1M out"]].startswith("$") for r in here), "50 W is a cost"
     assert all(r.cells[column["Wh/1M out"]] != "-" for r in here)
     hosted = {r.cells[column["offer"]]: r for r in rows if not r.here}
     assert "together_ai/meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo" in hosted  # same model
     haiku = hosted["claude-haiku-4-5"].cells
     assert haiku[column["ttft p50"]] == "not measured" and haiku[column["$/1M out"]] == "$5.00"
+    assert haiku[column["out tok/s"]] == "-"
     assert haiku[column["break-even out tok/day"]] != "-"
     bars = cost_bars(data)
     assert [b.here for b in bars[:2]] == [True, True] and bars[2].usd_per_mtok is not None

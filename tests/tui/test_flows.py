@@ -197,13 +197,14 @@ async def test_a_quick_bench_from_compare_puts_this_machine_next_to_hosted_apis(
         )
         table = screen.query_one("#compare-table", DataTable)
         rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
-        here = [row for row in rows if row[0] == "here"]
-        assert [row[2] for row in here] == ["conc 1", "conc 4"]
-        assert all(float(row[4].replace(",", "")) > 0 for row in here), "measured output tokens/s"
-        assert all(row[5].endswith(" ms") for row in here), "measured TTFT p50"
+        here = [row for row in rows if row[0].startswith("here")]
+        assert [row[0] for row in here] == ["here, conc 1", "here, conc 4"]
+        assert all(row[1] == DEFAULT_MODEL for row in here)
+        assert all(float(row[3].replace(",", "")) > 0 for row in here), "measured output tokens/s"
+        assert all(row[4].endswith(" ms") for row in here), "measured TTFT p50"
         frontier = [row for row in rows if row[0] == "frontier"]
-        assert frontier and all(row[5] == "not measured" for row in frontier)
-        assert all(row[3].startswith("$") for row in frontier)
+        assert frontier and all(row[4] == "not measured" for row in frontier)
+        assert all(row[2].startswith("$") for row in frontier)
         assert len(screen.query_one(CostBars).bars) == len(rows)
         await pilot.press("q")
         if isinstance(app.screen, QuitScreen):

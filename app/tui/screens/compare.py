@@ -23,11 +23,11 @@ from app.tui.comparing import (
     CompareData,
     bench_step,
     cost_bars,
+    detail_lines,
     load_comparisons,
-    note_lines,
     quick_bench,
-    summary_lines,
     table_rows,
+    title_line,
 )
 from app.tui.link import EngineInfo, ServerView
 from app.tui.screens.base import WorkbenchScreen
@@ -101,11 +101,11 @@ class CompareScreen(WorkbenchScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(empty_text(None), id="compare-empty", classes="empty")
         with VerticalScroll(id="compare-body"):
-            yield Static("", id="compare-summary", markup=False)
+            yield Label("", id="compare-title", classes="pane-title", markup=False)
             yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
-            yield Label("$ per 1M output tokens", classes="pane-title")
+            yield Label("$ per 1M output tokens", id="chart-title", classes="pane-title")
             yield CostBars(id="compare-bars")
-            yield Static("", id="compare-notes", markup=False)
+            yield Static("", id="compare-details", markup=False)
         yield JobPanel(id="bench-job")
 
     def on_mount(self) -> None:
@@ -158,15 +158,14 @@ class CompareScreen(WorkbenchScreen):
         self.query_one("#compare-body").display = data is not None
         if data is None:
             return
-        self.query_one("#compare-summary", Static).update("\n".join(summary_lines(data)))
+        self.query_one("#compare-title", Label).update(title_line(data))
         table = self.query_one("#compare-table", DataTable)
         table.clear()
         for row in table_rows(data):
-            style = "bold green" if row.here else ""
+            style = "green" if row.here else ""
             table.add_row(*(Text(cell, style=style) for cell in row.cells), key=row.key)
         self.query_one(CostBars).bars = tuple(cost_bars(data))
-        notes = "\n".join(f"note: {line}" for line in note_lines(data))
-        self.query_one("#compare-notes", Static).update(notes)
+        self.query_one("#compare-details", Static).update("\n".join(detail_lines(data)))
 
     def action_reload(self) -> None:
         self.load()

@@ -209,3 +209,30 @@ async def test_a_quick_bench_from_compare_puts_this_machine_next_to_hosted_apis(
         await pilot.press("q")
         if isinstance(app.screen, QuitScreen):
             await pilot.press("k")
+
+
+async def test_the_quick_bench_cancels(
+    default_server: ServerProcess, session_home: Path, clean_env: Path
+) -> None:
+    seen = Messages()
+    app = workbench_on(session_home, default_server.port, start_server=False)
+    async with app.run_test(size=(80, 24), message_hook=seen.hook) as pilot:
+        await wait_until(pilot, lambda: app.connected, "the server")
+        await pilot.press("6")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait_until(pilot, lambda: screen.served == DEFAULT_MODEL, "the served model")
+        await pilot.press("b")
+        bench = next(w for w in app.workers if w.group == "quick-bench")
+        await wait_until(pilot, lambda: seen.of(CompareScreen.BenchProgressed), "the first level")
+        await pilot.press("c")
+        panel = screen.query_one("#bench-job", JobPanel)
+        assert "cancelling" in panel.line
+        await asyncio.wait_for(bench.wait(), 120)
+        await wait_until(pilot, lambda: seen.of(CompareScreen.BenchEnded), "the bench's end")
+        ended = seen.of(CompareScreen.BenchEnded)[0]
+        assert not ended.ok and "cancelled" in ended.outcome  # type: ignore[attr-defined]
+        assert not panel.running
+        await pilot.press("q")
+        if isinstance(app.screen, QuitScreen):
+            await pilot.press("k")

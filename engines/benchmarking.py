@@ -194,12 +194,14 @@ def build_comparison(
     concurrency: int | None = None,
     extra_keys: Sequence[str] = (),
     profile: str | None = None,
+    snapshot: MachineSnapshot | None = None,
 ) -> tuple[Comparison, str]:
     """The comparison for the chosen run, and the price table's source line. Cost figures:
-    config.toml's [cost] under the launch profile's (`profile`, default: the matching one)."""
+    config.toml's [cost] under the launch profile's (`profile`, default: the one matching
+    `snapshot`, a hardware reading the caller has; else this machine is read)."""
     runs = BenchRuns(store)
     chosen = pick_run(runs, model, concurrency)
-    effective = effective_cost(settings, locations, profile)
+    effective = effective_cost(settings, locations, profile, snapshot)
     cost = effective.cost
     power = with_current_setting(chosen.power, cost.power_w)
     table = load_price_table(user_table_path(locations.data_dir))

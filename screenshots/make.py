@@ -19,34 +19,24 @@ sys.path.insert(0, str(ROOT))
 
 from textual._doc import take_svg_screenshot  # noqa: E402
 
-from tests.tui.test_snapshots import SCREENS, replay_app, settle  # noqa: E402
+from tests.tui.test_snapshots import SCREENS, make_home, prepare, replay_app, settle  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
-SMALL = ("engines", "chat", "machine")
+SMALL = ("engines", "chat", "machine", "compare")
 
 
-def home() -> Path:
-    from bench import Store
-    from catalog import LocalModels, register_file
-    from profiles import Locations
-    from tests.gguf_files import write_tiny_gguf
-
-    root = Path(tempfile.mkdtemp(prefix="hostbench-shots-"))
-    locations = Locations.from_env({"HOSTBENCH_HOME": str(root)}).ensure()
-    model = write_tiny_gguf(locations.models_dir / "tiny-llama.F16.gguf")
-    register_file(model, LocalModels(Store(locations.store_path)))
-    return root
-
-
-def shoot(name: str, size: tuple[int, int], where: Path) -> Path:
+def shoot(name: str, size: tuple[int, int]) -> Path:
     key, gpus = SCREENS[name]
+    where = make_home(Path(tempfile.mkdtemp(prefix="hostbench-shots-")) / "home")
+    settings = prepare(where, name)
 
     async def show(pilot) -> None:  # type: ignore[no-untyped-def]
         await settle(pilot)
         await pilot.press(key)
         await settle(pilot)
 
-    svg = take_svg_screenshot(replay_app(where, gpus), terminal_size=size, run_before=show)
+    app = replay_app(where, gpus, settings)
+    svg = take_svg_screenshot(app, terminal_size=size, run_before=show)
     target = OUT / f"{name}-{size[0]}x{size[1]}.svg"
     target.write_text(svg, "utf-8")
     return target
@@ -64,11 +54,13 @@ def to_png(svg: Path) -> Path | None:
 
 def main() -> int:
     import os
+    import time
 
     os.environ["HF_HUB_CACHE"] = tempfile.mkdtemp(prefix="hostbench-shots-hf-")
-    where = home()
-    made = [shoot(name, (120, 40), where) for name in SCREENS]
-    made += [shoot(name, (80, 24), where) for name in SMALL]
+    os.environ["TZ"] = "UTC"  # as the snapshot tests: dates do not depend on where it runs
+    time.tzset()
+    made = [shoot(name, (120, 40)) for name in SCREENS]
+    made += [shoot(name, (80, 24)) for name in SMALL]
     pngs = [png for svg in made if (png := to_png(svg))]
     for path in made + pngs:
         print(path.relative_to(ROOT))

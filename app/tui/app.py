@@ -75,10 +75,11 @@ def known_error(error: BaseException) -> bool:
     from pydantic import ValidationError
 
     from bench import StoreError
+    from bench.errors import BenchError
     from catalog import CatalogError
     from engines.errors import EngineError
 
-    kinds = (CatalogError, EngineError, StoreError, ValidationError, httpx.HTTPError)
+    kinds = (CatalogError, EngineError, StoreError, BenchError, ValidationError, httpx.HTTPError)
     return isinstance(error, (*kinds, BackgroundServerError, OSError))
 
 

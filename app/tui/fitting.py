@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 from app.cli.commands.catalog import entry_row, matches
 from bench import Store
 from catalog import Catalog, CatalogEntry, CatalogError, LocalModels
@@ -19,6 +21,7 @@ from hardware import MachineSnapshot
 from profiles import Locations
 
 if TYPE_CHECKING:
+    from engines.recommend import Recommendation
     from profiles.resolver import Resolution
 
 VERDICT_CLASS = {
@@ -157,3 +160,32 @@ def plan_launch(
     return plan_options(
         shape, profile, explicit=explicit, defaults=defaults, locations=locations, snapshot=snapshot
     )
+
+
+def engine_recommendation(
+    model: str, catalog: Catalog, registry: LocalModels, snapshot: MachineSnapshot
+) -> Recommendation | None:
+    """`hostbench fit MODEL`'s engine advice for one user on this machine; None where the
+    model is unknown to every engine (the launch plan already says why)."""
+    from engines.errors import EngineError
+    from engines.recommend import recommend_engine
+    from engines.vllm import VllmEngine
+
+    installed = VllmEngine().availability().available
+    try:
+        return recommend_engine(model, catalog, registry, snapshot, vllm_installed=installed)
+    except (CatalogError, EngineError):
+        return None
+
+
+def recommendation_note(recommendation: Recommendation, form_engine: str) -> str:
+    """The recommended engine and why, as form markup; how to launch it where this form
+    launches another engine."""
+    lines = [f"engine [b]{recommendation.engine}[/b] recommended"]
+    lines += [f"[dim]· {escape(reason)}[/dim]" for reason in recommendation.reasons]
+    if recommendation.engine != form_engine:
+        lines.append(
+            f"[dim]this form launches {form_engine}; for {recommendation.engine}: "
+            f"hostbench launch MODEL --engine {recommendation.engine}[/dim]"
+        )
+    return "\n".join(lines)

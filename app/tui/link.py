@@ -144,16 +144,16 @@ class Poller:
         path = "/api/telemetry/history" + (f"?since={since!r}" if since is not None else "")
         fresh = [snapshot_from_dict(d) for d in self.client.request("GET", path)]
         self._telemetry.extend(s for s in fresh if since is None or s.timestamp_s > since)
-        records: tuple[RequestRecord, ...] = ()
+        recent: tuple[RequestRecord, ...] = ()
         live = self._poll_live()  # always: the dashboard's sparklines are its history
         if with_records and not live:
             rows = self.client.request("GET", f"/api/requests?limit={REQUESTS_KEPT}")
-            records = tuple(RequestRecord.from_row(row) for row in rows)
+            recent = tuple(RequestRecord.from_row(row) for row in rows)
         return ServerView(
             self.client.base_url,
             engines,
             tuple(self._telemetry),
-            records,
+            recent,
             self.clock(),
             tuple(self._live),
         )

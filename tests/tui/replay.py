@@ -2,7 +2,8 @@
 
 The recording (`tests/fixtures/tui/server.json`) is what a real server on the project's
 test machine answered while the default model served chat traffic (record it again with
-`python -m tests.tui.replay --url URL --home HOME`). GPUs cannot exist on that machine, so
+`python -m tests.tui.replay --url URL --home HOME`; the Compare screen's stored sweep
+with `--bench --home HOME`). GPUs cannot exist on that machine, so
 the GPU variant puts a recorded real NVML reading (`tests/fixtures/nvml/*.json`) into each
 telemetry sample (CONVENTIONS 12: a double only for what cannot exist, replaying a real
 reading). Snapshots stay deterministic: fixed timestamps, PIDs and log lines.
@@ -18,10 +19,14 @@ from typing import Any
 
 import httpx
 
+from bench import Store
 from hardware import MachineSnapshot, snapshot_from_dict, snapshot_to_dict
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RECORDING = FIXTURES / "tui" / "server.json"
+BENCH_RECORDING = FIXTURES / "tui" / "bench_runs.json"
+"""The newest stored sweep of a real quick bench (rows of the store's `bench_runs` table,
+without per-request rows), for the Compare screen's snapshots."""
 
 
 class ReplayClient:
@@ -115,12 +120,37 @@ def record(url: str, home: Path) -> dict[str, Any]:
     }
 
 
+def record_bench(home: Path) -> list[dict[str, Any]]:
+    """The rows of the newest sweep in `home`'s store, as stored."""
+    from bench.runs import BenchRuns
+    from profiles import Locations
+
+    store = Store(Locations.from_env({"HOSTBENCH_HOME": str(home)}).store_path)
+    ids = [run.id for run in BenchRuns(store).newest_group(kind="hostbench")]
+    with store.reading() as db:
+        return [db.table("bench_runs").get(run_id) for run_id in ids]
+
+
+def replay_bench(store: Store) -> None:
+    """Store the recorded sweep as it was stored (same ids, same times)."""
+    rows = json.loads(BENCH_RECORDING.read_text("utf-8"))
+    with store.transaction() as db:
+        db.table("bench_runs").insert_all(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Record a running server for TUI snapshots.")
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url", help="record this server's answers (server.json)")
     parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument(
+        "--bench", action="store_true", help="record the newest stored sweep (bench_runs.json)"
+    )
     args = parser.parse_args()
-    RECORDING.write_text(json.dumps(record(args.url, args.home), indent=1) + "\n", "utf-8")
+    if args.bench:
+        rows = record_bench(args.home)
+        BENCH_RECORDING.write_text(json.dumps(rows, indent=1) + "\n", "utf-8")
+    if args.url:
+        RECORDING.write_text(json.dumps(record(args.url, args.home), indent=1) + "\n", "utf-8")
 
 
 if __name__ == "__main__":

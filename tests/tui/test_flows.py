@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, ProgressBar, Static
 
 from app.tui import make_app
 from app.tui.app import Workbench
 from app.tui.screens.chat import Bubble, ChatScreen
+from app.tui.screens.compare import CompareScreen
 from app.tui.screens.dashboard import ModelCard
 from app.tui.screens.dialogs import QuitScreen
+from app.tui.widgets.cost_bars import CostBars
+from app.tui.widgets.job import JobPanel
 from app.tui.widgets.meter import Meter
 from engines.control_client import ControlClient
 from engines.process import free_port
@@ -160,3 +164,75 @@ async def test_a_crash_shows_as_a_crash_then_the_restart(
             assert not app.screen.query_one("#crash").has_class("-shown")
     finally:
         server.terminate()
+
+
+async def test_a_quick_bench_from_compare_puts_this_machine_next_to_hosted_apis(
+    default_server: ServerProcess, session_home: Path, clean_env: Path
+) -> None:
+    seen = Messages()
+    app = workbench_on(session_home, default_server.port, start_server=False)
+    async with app.run_test(size=(120, 40), message_hook=seen.hook) as pilot:
+        await wait_until(pilot, lambda: app.connected, "the server")
+        await pilot.press("6")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait_until(pilot, lambda: screen.served == DEFAULT_MODEL, "the served model")
+        await pilot.press("b")
+        panel = screen.query_one("#bench-job", JobPanel)
+        assert panel.running, "the progress panel shows while the bench runs"
+        bench = next(w for w in app.workers if w.group == "quick-bench")
+        await asyncio.wait_for(bench.wait(), 280)
+        await wait_until(pilot, lambda: seen.of(CompareScreen.BenchEnded), "the bench's end")
+        ended = seen.of(CompareScreen.BenchEnded)[0]
+        assert ended.ok, ended.outcome  # type: ignore[attr-defined]
+        progress = [m.progress for m in seen.of(CompareScreen.BenchProgressed)]  # type: ignore[attr-defined]
+        assert progress and progress[-1].level == progress[-1].levels == 2
+        bar = panel.query_one(ProgressBar)
+        assert bar.total == 16 and bar.progress == 16, "two levels of eight requests, all done"
+        stored = set(ended.runs)  # type: ignore[attr-defined]
+        await wait_until(
+            pilot,
+            lambda: screen.data and {c.local.run_id for c in screen.data.comparisons} == stored,
+            "the comparison of the new runs",
+        )
+        table = screen.query_one("#compare-table", DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        here = [row for row in rows if row[0].startswith("here")]
+        assert [row[0] for row in here] == ["here, conc 1", "here, conc 4"]
+        assert all(row[1] == DEFAULT_MODEL for row in here)
+        assert all(float(row[3].replace(",", "")) > 0 for row in here), "measured output tokens/s"
+        assert all(row[4].endswith(" ms") for row in here), "measured TTFT p50"
+        frontier = [row for row in rows if row[0] == "frontier"]
+        assert frontier and all(row[4] == "not measured" for row in frontier)
+        assert all(row[2].startswith("$") for row in frontier)
+        assert len(screen.query_one(CostBars).bars) == len(rows)
+        await pilot.press("q")
+        if isinstance(app.screen, QuitScreen):
+            await pilot.press("k")
+
+
+async def test_the_quick_bench_cancels(
+    default_server: ServerProcess, session_home: Path, clean_env: Path
+) -> None:
+    seen = Messages()
+    app = workbench_on(session_home, default_server.port, start_server=False)
+    async with app.run_test(size=(80, 24), message_hook=seen.hook) as pilot:
+        await wait_until(pilot, lambda: app.connected, "the server")
+        await pilot.press("6")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait_until(pilot, lambda: screen.served == DEFAULT_MODEL, "the served model")
+        await pilot.press("b")
+        bench = next(w for w in app.workers if w.group == "quick-bench")
+        await wait_until(pilot, lambda: seen.of(CompareScreen.BenchProgressed), "the first level")
+        await pilot.press("c")
+        panel = screen.query_one("#bench-job", JobPanel)
+        assert "cancelling" in panel.line
+        await asyncio.wait_for(bench.wait(), 120)
+        await wait_until(pilot, lambda: seen.of(CompareScreen.BenchEnded), "the bench's end")
+        ended = seen.of(CompareScreen.BenchEnded)[0]
+        assert not ended.ok and "cancelled" in ended.outcome  # type: ignore[attr-defined]
+        assert not panel.running
+        await pilot.press("q")
+        if isinstance(app.screen, QuitScreen):
+            await pilot.press("k")

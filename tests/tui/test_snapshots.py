@@ -1,12 +1,16 @@
 """SVG snapshots of every screen at 120x40 and 80x24, against a recorded server.
 
 The recording is real (tests/fixtures/tui/server.json); GPU screens add a recorded real
-NVML reading; the clock is the recording's, so uptimes and windows never move. Update with
+NVML reading; the clock is the recording's, so uptimes and windows never move; the Compare
+screen reads a recorded quick bench (tests/fixtures/tui/bench_runs.json) with dates shown in
+UTC. Update with
 `pytest tests/tui/test_snapshots.py --snapshot-update` and look at the SVGs before committing.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +23,7 @@ from bench import Store
 from catalog import LocalModels, register_file
 from profiles import Locations, Settings
 from tests.gguf_files import write_tiny_gguf
-from tests.tui.replay import ReplayClient
+from tests.tui.replay import ReplayClient, replay_bench
 
 GPUS = "two_gpus_h100_rtx4060ti"
 SIZES = {"wide": (120, 40), "small": (80, 24)}
@@ -31,25 +35,53 @@ SCREENS = {
     "engines": ("4", None),
     "dashboard": ("5", None),
     "compare": ("6", None),
+    "compare-empty": ("6", None),
     "chat": ("7", None),
 }
 
 
+STORED_SWEEP = {"compare"}
+"""Screens shown with the recorded quick bench in the store."""
+POWER_W = 65.0
+"""`cost.power_w` for the Compare screen: the recording's VM cannot read its power, and a
+user who sets it sees electricity costs (a desktop CPU under load)."""
+
+
 @pytest.fixture
-def snapshot_home(tmp_path: Path, clean_env: Path) -> Path:
-    """A home with one small registered model, so the Models screen has a row."""
-    home = tmp_path / "home"
+def snapshot_home(tmp_path: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home with one small registered model, so the Models screen has a row; dates read
+    in UTC wherever the tests run."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    return make_home(tmp_path / "home")
+
+
+@pytest.fixture(autouse=True)
+def _local_time_again() -> Iterator[None]:
+    yield
+    time.tzset()  # after monkeypatch restored TZ
+
+
+def make_home(home: Path) -> Path:
     locations = Locations.from_env({"HOSTBENCH_HOME": str(home)}).ensure()
     model = write_tiny_gguf(locations.models_dir / "tiny-llama.F16.gguf")
     register_file(model, LocalModels(Store(locations.store_path)))
     return home
 
 
-def replay_app(home: Path, gpus: str | None) -> Workbench:
+def prepare(home: Path, screen: str) -> Settings:
+    """The stored sweep and settings a screen's picture needs."""
+    if screen not in STORED_SWEEP:
+        return Settings()
+    replay_bench(Store(Locations.from_env({"HOSTBENCH_HOME": str(home)}).store_path))
+    return Settings(cost={"power_w": POWER_W})
+
+
+def replay_app(home: Path, gpus: str | None, settings: Settings | None = None) -> Workbench:
     client = ReplayClient.load(gpus)
     locations = Locations.from_env({"HOSTBENCH_HOME": str(home)})
     return make_app(
-        Settings(),
+        settings or Settings(),
         client,
         locations=locations,
         clock=lambda: client.polled_at,
@@ -80,5 +112,5 @@ def test_screen(snap_compare, snapshot_home: Path, screen: str, size: str) -> No
         await pilot.press(key)
         await settle(pilot)
 
-    app = replay_app(snapshot_home, gpus)
+    app = replay_app(snapshot_home, gpus, prepare(snapshot_home, screen))
     assert snap_compare(app, terminal_size=SIZES[size], run_before=show)

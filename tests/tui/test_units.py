@@ -119,3 +119,12 @@ def test_no_command_opens_the_workbench(monkeypatch: pytest.MonkeyPatch) -> None
     opened = []
     monkeypatch.setattr(app.tui, "run", lambda: opened.append(True) or 0)
     assert main([]) == 0 and opened == [True]
+
+
+def test_request_records_are_polled_only_when_asked() -> None:
+    from app.tui.link import Poller
+    from tests.tui.replay import ReplayClient
+
+    client = ReplayClient.load()  # recorded from a server without live metrics
+    assert Poller(client).poll(records=True).requests, "the dashboard's figures need them"
+    assert Poller(client).poll(records=False).requests == ()

@@ -19,7 +19,13 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Label, Log, Static
 
 from app.tui import readings
-from app.tui.fitting import plan_launch, profile_names, registry_at
+from app.tui.fitting import (
+    engine_recommendation,
+    plan_launch,
+    profile_names,
+    recommendation_note,
+    registry_at,
+)
 from app.tui.forms import field_specs, validate
 from app.tui.link import EngineInfo, Poller, ServerView
 from app.tui.messages import EngineLaunched, EngineStopped
@@ -31,6 +37,7 @@ from engines.launching import DEFAULT_ENGINE
 from engines.registry import load_engine
 
 if TYPE_CHECKING:
+    from engines.recommend import Recommendation
     from profiles.resolver import Resolution
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -81,11 +88,13 @@ class EnginesScreen(WorkbenchScreen):
 
     @dataclass
     class PlanResolved(Message):
-        """The launch plan for the form's model: values with reasons, or why there is none."""
+        """The launch plan for the form's model: values with reasons, or why there is none;
+        and which engine suits it here (`hostbench fit`'s advice)."""
 
         model: str
         resolution: Resolution | None
         problem: str | None
+        recommendation: Recommendation | None = None
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, EnginesScreen.PlanResolved)
@@ -258,33 +267,41 @@ class EnginesScreen(WorkbenchScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def plan(self, model: str, profile: str | None) -> None:
-        """The launch plan `hostbench launch MODEL --dry-run` prints, for the form."""
+        """The launch plan `hostbench launch MODEL --dry-run` prints, and the engine
+        `hostbench fit MODEL` recommends, for the form."""
         from catalog import CatalogError, load_catalog
         from profiles.library import ProfileError
 
         app: Any = self.app
+        catalog = load_catalog()
+        registry = registry_at(app.deps.locations.store_path)
+        snapshot = app.machine_reading()
+        advice = engine_recommendation(model, catalog, registry, snapshot)
         try:
             resolution = plan_launch(
                 model,
                 profile,
                 {},
                 self.adapter.parse_options({}).model_dump(),
-                catalog=load_catalog(),
-                registry=registry_at(app.deps.locations.store_path),
-                snapshot=app.machine_reading(),
+                catalog=catalog,
+                registry=registry,
+                snapshot=snapshot,
                 locations=app.deps.locations,
             )
         except (CatalogError, ProfileError, OSError) as error:
-            self.post_message(self.PlanResolved(model, None, str(error)))
+            self.post_message(self.PlanResolved(model, None, str(error), advice))
             return
-        self.post_message(self.PlanResolved(model, resolution, None))
+        self.post_message(self.PlanResolved(model, resolution, None, advice))
 
     @on(PlanResolved)
     def _plan_resolved(self, message: PlanResolved) -> None:
         form = self.query_one(LaunchForm)
+        advice = ""
+        if message.recommendation is not None:
+            advice = "\n\n" + recommendation_note(message.recommendation, DEFAULT_ENGINE)
         if message.resolution is None:
             self.query_one("#form-note", Static).update(
-                f"[dim]no estimate for {message.model}: {message.problem}[/dim]"
+                f"[dim]no estimate for {message.model}: {message.problem}[/dim]{advice}"
             )
             return
         resolution = message.resolution
@@ -296,7 +313,7 @@ class EnginesScreen(WorkbenchScreen):
             note += f"\n[red]✗ {resolution.refusal}[/red]"
         for extra in resolution.notes:
             note += f"\n[dim]{extra}[/dim]"
-        form.show_defaults(resolution.options, resolution.reasons, note)
+        form.show_defaults(resolution.options, resolution.reasons, note + advice)
 
     @on(LaunchForm.Submitted)
     def _submitted(self, message: LaunchForm.Submitted) -> None:

@@ -8,6 +8,7 @@ state; a shared, noisy machine affects both alike and the ratio stays meaningful
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,10 @@ class PathStats:
         seconds = sum(s.e2e_ms for s in self.ok) / 1000.0
         return sum(s.output_tokens for s in self.ok) / seconds if seconds else math.nan
 
+    def failures(self) -> Counter[str]:
+        """How often each error ended a request."""
+        return Counter(s.error or "no error text" for s in self.samples if not s.ok)
+
     def decode_tokens_per_s(self) -> float:
         """1 / median TPOT: decode speed of one stream, prefill excluded."""
         tpots = [s.tpot_ms for s in self.ok if s.tpot_ms]
@@ -72,8 +77,8 @@ class Overhead:
 
     def paired_added_e2e_ms(self) -> float:
         """Median of per-round differences, which cancels slow phases of the machine."""
-        pairs = zip(self.gateway.ok, self.direct.ok, strict=False)
-        return percentile([g.e2e_ms - d.e2e_ms for g, d in pairs], 50)
+        pairs = zip(self.gateway.samples, self.direct.samples, strict=False)
+        return percentile([g.e2e_ms - d.e2e_ms for g, d in pairs if g.ok and d.ok], 50)
 
     def throughput_ratio(self) -> float:
         return self.gateway.tokens_per_s() / self.direct.tokens_per_s()
@@ -113,6 +118,16 @@ def summary_lines(result: Overhead) -> Sequence[str]:
         f"- added E2E p50: {result.added_ms('e2e', 50):+.2f} ms "
         f"(paired median {result.paired_added_e2e_ms():+.2f} ms)",
         f"- throughput ratio gateway/direct: {result.throughput_ratio():.3f}",
+        *failure_lines(result.direct),
+        *failure_lines(result.gateway),
+    ]
+
+
+def failure_lines(stats: PathStats) -> list[str]:
+    """One line per distinct error, so a failed request is never just a missing row."""
+    return [
+        f"- {stats.name}: {count} failed: {error}"
+        for error, count in stats.failures().most_common()
     ]
 
 

@@ -154,7 +154,8 @@ async def _stream_chat_once(
                     if not isinstance(parsed, dict) or "error" in parsed:
                         return _failed(clock, str(_error_of(parsed)))
                     clock.chunk(parsed)
-    except aiohttp.ServerDisconnectedError as error:
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
+        # a reused connection the server had closed: dropped, or unwritable
         return _failed(clock, f"{type(error).__name__}: {error}", stale_connection=True)
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         return _failed(clock, f"{type(error).__name__}: {error}")

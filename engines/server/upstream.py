@@ -43,13 +43,14 @@ class Upstream:
         """POST and return once the status line and headers are in; the caller reads the
         body and must `release()` (done) or `close()` (abandoned) the response.
 
-        llama-server now and then closes a kept-alive connection just as it is reused; the
-        request then fails before any byte of an answer and is safe to send once more. An
+        llama-server closes kept-alive connections after some streamed answers; reusing
+        one then fails before any byte of an answer (the server hung up, or the request
+        could not be written) and is safe to send once more. An
         engine that really died refuses the second try, which the caller reports."""
         sent = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
         try:
             return await self.session.post(url, data=body, headers=sent)
-        except aiohttp.ServerDisconnectedError:
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
             return await self.session.post(url, data=body, headers=sent)
 
     async def post(

@@ -43,6 +43,7 @@ class Plan:
     requests: int
     max_tokens: int
     concurrency: int
+    launch_options: tuple[str, ...] = ()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=4,
         help="streams in flight for the aggregate-throughput comparison",
+    )
+    overhead.add_argument(
+        "--launch-option",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="a `hostbench launch` flag for our server, repeatable (e.g. --launch-option=--poll=0)",
     )
     return parser
 
@@ -115,6 +123,7 @@ async def measure(plan: Plan, urls: dict[str, str], body: dict[str, Any]) -> lis
     return [
         f"Machine: {describe_machine(discover())}",
         f"Model: {plan.model}; {plan.requests} requests per path, {plan.max_tokens} tokens each",
+        f"Our server: `hostbench launch {' '.join([plan.model, *plan.launch_options])}`",
         "",
         "### Gateway overhead (sequential, alternating direct/gateway)",
         "",
@@ -148,7 +157,9 @@ def run(argv: Sequence[str]) -> int:
 def run_overhead(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     ctx = CliContext.from_args(args)
-    plan = Plan(args.model, args.requests, args.max_tokens, args.concurrency)
+    plan = Plan(
+        args.model, args.requests, args.max_tokens, args.concurrency, tuple(args.launch_option)
+    )
     model = resolve_model(
         plan.model,
         load_catalog(),
@@ -157,7 +168,8 @@ def run_overhead(argv: Sequence[str]) -> int:
         progress=ByteProgress("getting model"),
     )
     logs = ctx.locations.logs_dir / "bench"
-    server = BackgroundServer([plan.model], free_port(), logs / "server.stderr")
+    launch = [plan.model, *plan.launch_options]
+    server = BackgroundServer(launch, free_port(), logs / "server.stderr")
     baseline_port = free_port()
     baseline = None
     try:

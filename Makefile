@@ -29,7 +29,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml engines/llamacpp/build.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip "cmake>=3.21"
 	@echo "llama.cpp backend: $$($(BUILD) backend)"
 	@echo "Building llama.cpp and llama-cpp-python if this machine has no cached build (one compile, 10-15 minutes on 2 cores) ..."
 	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps "$$($(BUILD) wheel)"

@@ -198,6 +198,13 @@ def ensure_wheel(plan: BuildPlan, python: str = sys.executable) -> Path:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def cmake_program() -> str:
+    """The cmake the set-up installs into this environment (PyPI's `cmake`: a fresh machine
+    need not have one), else the one on PATH."""
+    beside = Path(sys.executable).parent / "cmake"
+    return str(beside) if beside.is_file() else "cmake"
+
+
 def build_wheel(plan: BuildPlan, python: str, cmake_flags: tuple[str, ...], into: Path) -> Path:
     """`pip wheel` llama-cpp-python from its source archive with these CMAKE_ARGS."""
     env = dict(os.environ, CMAKE_ARGS=" ".join(cmake_flags))
@@ -221,10 +228,10 @@ def ensure_native(plan: BuildPlan, python: str = sys.executable, jobs: int = 0) 
     with tempfile.TemporaryDirectory(dir=plan.cache_root) as scratch:
         source = extract_vendor(sdist, Path(scratch))
         build = Path(scratch) / "build"
-        configure = ["cmake", "-S", str(source), "-B", str(build)]
+        configure = [cmake_program(), "-S", str(source), "-B", str(build)]
         configure += [*SHARED_CMAKE_FLAGS, *plan.cmake_flags]
         run_logged(configure, log_dir / f"native-configure-{plan.key}.log")
-        compile_ = ["cmake", "--build", str(build), "--target", *SHARED_TARGETS]
+        compile_ = [cmake_program(), "--build", str(build), "--target", *SHARED_TARGETS]
         compile_ += ["-j", str(jobs or os.cpu_count() or 1)]
         run_logged(compile_, log_dir / f"native-build-{plan.key}.log")
         staging = plan.native_dir.with_name(plan.native_dir.name + ".partial")
@@ -329,7 +336,7 @@ def ensure_llama_server(plan: BuildPlan, python: str = sys.executable, jobs: int
         source = extract_vendor(sdist, Path(scratch))
         build = Path(scratch) / "build"
         configure = [
-            "cmake",
+            cmake_program(),
             "-S",
             str(source),
             "-B",
@@ -338,7 +345,8 @@ def ensure_llama_server(plan: BuildPlan, python: str = sys.executable, jobs: int
             *plan.cmake_flags,
         ]
         run_logged(configure, log_dir / f"server-configure-{plan.key}.log")
-        compile_ = ["cmake", "--build", str(build), "--target", "llama-server", "-j", str(jobs)]
+        compile_ = [cmake_program(), "--build", str(build), "--target", "llama-server"]
+        compile_ += ["-j", str(jobs)]
         run_logged(compile_, log_dir / f"server-build-{plan.key}.log")
         plan.server_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy2(build / "bin" / "llama-server", binary)

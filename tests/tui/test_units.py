@@ -126,5 +126,5 @@ def test_request_records_are_polled_only_when_asked() -> None:
     from tests.tui.replay import ReplayClient
 
     client = ReplayClient.load()  # recorded from a server without live metrics
-    assert Poller(client).poll(records=True).requests, "the dashboard's figures need them"
-    assert Poller(client).poll(records=False).requests == ()
+    assert Poller(client).poll(with_records=True).requests, "the dashboard's figures need them"
+    assert Poller(client).poll(with_records=False).requests == ()

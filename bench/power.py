@@ -89,6 +89,18 @@ def fallback_power(snapshot: MachineSnapshot | None, power_setting_w: float | No
     return UNKNOWN_POWER
 
 
+def power_over(snapshots: Sequence[MachineSnapshot], power_setting_w: float | None) -> PowerFigure:
+    """Average watts between the first and last of `snapshots` (a sampler's history) from
+    the energy counters that moved; where none did, the setting, TDP, or unknown."""
+    if len(snapshots) >= 2:
+        first, last = snapshots[0], snapshots[-1]
+        start, end = _counters(first, first.timestamp_s), _counters(last, last.timestamp_s)
+        measured = measured_watts(start, end)
+        if measured is not None:
+            return measured
+    return fallback_power(snapshots[-1] if snapshots else None, power_setting_w)
+
+
 class PowerMeter:
     """Reads the energy counters around a run: `start()`, then `stop() -> PowerFigure`."""
 

@@ -4,7 +4,8 @@
   bound inputs for a model our server runs, or for any OpenAI-compatible endpoint;
 - `run_bench`: prompts, warm-up, the concurrency sweep, power, storage; blocking, with
   `progress` (SweepProgress) and a threading.Event to cancel, as a thread worker wants;
-- `build_comparison`: this machine's newest stored run next to hosted prices.
+- `build_comparison`: this machine's newest stored run next to hosted prices;
+- `live_cost`: what the tokens served right now cost, for a dashboard.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from urllib.parse import urlparse
 
 from bench import Store
 from bench.comparison import Comparison, compare
+from bench.cost import token_cost
 from bench.errors import BenchNotFoundError, BenchUnavailableError, BenchUsageError
 from bench.limits import LimitInputs
 from bench.load import Target
-from bench.power import PowerMeter, with_current_setting
+from bench.power import PowerFigure, PowerMeter, power_over, with_current_setting
 from bench.prices import HostedOffers, load_price_table, user_table_path
 from bench.prompts import (
     LlamaCppTokenizer,
@@ -53,6 +55,32 @@ class EffectiveCost:
     cost: CostDefaults
     profile: str | None
     """The profile whose [cost] was applied (None: it set none)."""
+
+
+@dataclass(frozen=True)
+class LiveCost:
+    """The machine's hour over the output tokens it made in that hour, at the current
+    traffic: prompts and idle time included, so no utilization is applied on top."""
+
+    usd_per_mtok_output: float | None
+    """None: no tokens in the window, or no cost basis (no power figure, no price)."""
+    output_tokens_per_s: float
+    basis: str
+    """rental | amortized | electricity | none (bench.cost.CostInputs.basis)"""
+    power: PowerFigure
+
+
+def live_cost(
+    cost: CostDefaults, telemetry: Sequence[MachineSnapshot], output_tokens_per_s: float
+) -> LiveCost:
+    """$/1M output tokens from the cost settings, the power over the sampler's window
+    (measured where a counter moved) and the output rate of every model together."""
+    power = power_over(telemetry, cost.power_w)
+    inputs = replace(cost_inputs(cost, power), utilization=1.0)
+    figure = None
+    if output_tokens_per_s > 0:
+        figure = token_cost(inputs, output_tokens_per_s).usd_per_mtok
+    return LiveCost(figure, output_tokens_per_s, inputs.basis, power)
 
 
 def effective_cost(

@@ -6,11 +6,26 @@ cannot give is always shown as "-" (never a made-up zero).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.cli.output import human_bytes
+
+if TYPE_CHECKING:
+    from engines.benchmarking import LiveCost
 
 NA = "-"
 
-__all__ = ["NA", "duration", "gib", "human_bytes", "ms", "percent", "rate", "watts"]
+__all__ = [
+    "NA",
+    "cost_line",
+    "duration",
+    "gib",
+    "human_bytes",
+    "ms",
+    "percent",
+    "rate",
+    "watts",
+]
 
 
 def duration(seconds: float | None) -> str:
@@ -52,3 +67,19 @@ def watts(value: float | None) -> str:
 
 def gib(count: float | None) -> str:
     return NA if count is None else f"{count / (1 << 30):.1f} GiB"
+
+
+def cost_line(live: LiveCost) -> str:
+    """The dashboard's cost figure, with what it rests on, or what it needs."""
+    from app.cli.bench_format import usd  # the CLI's rounding; imported when first shown
+
+    if live.basis == "none":
+        return "cost/1M output tokens: unknown (set [cost] power_w or a price in config.toml)"
+    if live.usd_per_mtok_output is None:
+        return f"cost/1M output tokens: {NA} (no tokens in the last minute)"
+    power = live.power
+    power_text = "" if power.watts is None else f", {watts(power.watts)} {power.method}"
+    return (
+        f"cost: {usd(live.usd_per_mtok_output)} per 1M output tokens at "
+        f"{rate(live.output_tokens_per_s)} ({live.basis}{power_text})"
+    )

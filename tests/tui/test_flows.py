@@ -8,7 +8,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from app.tui import make_app
 from app.tui.app import Workbench
@@ -28,8 +28,8 @@ from tests.tui.conftest import Messages, wait_until
 pytestmark = pytest.mark.integration
 
 
-def workbench_on(home: Path, port: int, **kwargs):  # type: ignore[no-untyped-def]
-    settings = Settings(server={"port": port})
+def workbench_on(home: Path, port: int, cost: dict | None = None, **kwargs):  # type: ignore[no-untyped-def]
+    settings = Settings(server={"port": port}, cost=cost or {})
     locations = Locations.from_env({"HOSTBENCH_HOME": str(home)})
     client = ControlClient(settings, locations)
     return make_app(settings, client, locations=locations, poll_interval_s=0.25, **kwargs)
@@ -85,7 +85,8 @@ async def test_chat_streams_and_the_dashboard_moves(
     default_server: ServerProcess, session_home: Path, clean_env: Path
 ) -> None:
     seen = Messages()
-    app = workbench_on(session_home, default_server.port, start_server=False)
+    power = {"power_w": 65.0}  # this VM has no energy counter: a configured figure
+    app = workbench_on(session_home, default_server.port, power, start_server=False)
     async with app.run_test(size=(120, 40), message_hook=seen.hook) as pilot:
         await wait_until(pilot, lambda: app.connected, "the server")
         util = app.screen.query_one("#cpu #util", Meter)
@@ -122,6 +123,9 @@ async def test_chat_streams_and_the_dashboard_moves(
         )
         assert any(tps.values), "the tokens/s sparkline moved"
         assert "p50" in card.query_one("#ttft", Meter).reading
+        cost = app.screen.query_one("#dashboard-cost", Label)
+        await wait_until(pilot, lambda: "$" in str(cost.render()), "the cost of the tokens")
+        assert "per 1M output tokens" in str(cost.render()) and "65 W setting" in str(cost.render())
         await pilot.press("q")
         assert isinstance(app.screen, QuitScreen)
         await pilot.press("k")  # keep the models running

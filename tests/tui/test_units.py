@@ -128,3 +128,33 @@ def test_request_records_are_polled_only_when_asked() -> None:
     client = ReplayClient.load()  # recorded from a server without live metrics
     assert Poller(client).poll(with_records=True).requests, "the dashboard's figures need them"
     assert Poller(client).poll(with_records=False).requests == ()
+
+
+def test_dashboard_cost_is_the_machines_hour_over_the_last_minutes_tokens() -> None:
+    from app.tui.link import Poller
+    from app.tui.present import cost_line
+    from app.tui.screens.dashboard import current_cost, model_figures
+    from profiles import CostDefaults
+    from tests.tui.replay import ReplayClient
+
+    client = ReplayClient.load()  # a real server's poll: requests in the last minute
+    view = Poller(client, lambda: client.polled_at).poll()
+    models = [e.name for e in view.engines]
+    rate = sum(model_figures(view, m)[0].tokens_per_s for m in models)
+    assert rate > 0, "the recording has tokens in its last minute"
+
+    rented = current_cost(view, models, CostDefaults(rental_usd_per_hour=0.36, utilization=0.5))
+    # $0.36 an hour over rate x 3600 tokens; the rate already holds the idle time, so the
+    # configured utilization is not applied again
+    assert rented.usd_per_mtok_output == pytest.approx(0.36 / (rate * 3600) * 1e6)
+    assert cost_line(rented).startswith("cost: $") and "(rental)" in cost_line(rented)
+
+    powered = current_cost(view, models, CostDefaults(power_w=100.0))  # no counter recorded
+    assert powered.basis == "electricity" and powered.power.method == "setting"
+    assert powered.usd_per_mtok_output == pytest.approx(0.1 * 0.15 / (rate * 3600) * 1e6)
+    assert "100 W setting" in cost_line(powered)
+
+    unknown = current_cost(view, models, CostDefaults())  # CPU VM: no power reading
+    assert unknown.usd_per_mtok_output is None and "set [cost] power_w" in cost_line(unknown)
+    idle = current_cost(view, [], CostDefaults(power_w=100.0))
+    assert "no tokens in the last minute" in cost_line(idle)

@@ -1,8 +1,13 @@
 """5 Dashboard: per-model TTFT, TPOT, tokens/s and error rate over time, with each engine's
-memory and the machine's power; figures from the gateway's per-request records."""
+memory, the machine's power and what the current traffic costs per 1M output tokens;
+figures from the server's live metrics, else the gateway's per-request records."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
@@ -10,9 +15,11 @@ from textual.widgets import Label, Static
 
 from app.tui import live, readings
 from app.tui.link import ServerView
-from app.tui.present import NA, gib, human_bytes, ms, percent, rate, watts
+from app.tui.present import NA, cost_line, gib, human_bytes, ms, percent, rate, watts
 from app.tui.screens.base import WorkbenchScreen
 from app.tui.widgets.meter import Meter
+from engines.benchmarking import LiveCost, effective_cost, live_cost
+from profiles import CostDefaults
 
 WINDOW_S = 60.0
 BUCKETS, BUCKET_S = 30, 10.0
@@ -73,6 +80,15 @@ def model_figures(view: ServerView, model: str) -> tuple[live.ModelFigures, live
     return figures, live.series(view.requests, model, now, BUCKETS, BUCKET_S)
 
 
+def current_cost(view: ServerView, models: Sequence[str], cost: CostDefaults) -> LiveCost:
+    """What the last minute's output tokens of every model cost, with the power over the
+    same minute."""
+    rate = sum(model_figures(view, model)[0].tokens_per_s for model in models)
+    telemetry = view.telemetry
+    since = telemetry[-1].timestamp_s - WINDOW_S if telemetry else 0.0
+    return live_cost(cost, [s for s in telemetry if s.timestamp_s >= since], rate)
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name)
 
@@ -87,6 +103,7 @@ class DashboardScreen(WorkbenchScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Label("", id="dashboard-summary", classes="summary")
+        yield Label("", id="dashboard-cost", classes="summary", markup=False)
         with VerticalScroll(id="dashboard-scroll"):
             with Vertical(id="machine-card", classes="card"):
                 yield Meter("power", id="power")
@@ -99,6 +116,22 @@ class DashboardScreen(WorkbenchScreen):
             id="dashboard-empty",
             classes="empty",
         )
+
+    cost: CostDefaults | None = None
+    """The [cost] in force (config.toml under the matching profile's), once loaded."""
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.load_cost()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dashboard-cost")
+    def load_cost(self) -> None:
+        """Reads the launch profiles, so off the event loop."""
+        app: Any = self.app
+        found = effective_cost(
+            app.deps.settings, app.deps.locations, snapshot=app.machine_reading()
+        )
+        self.cost = found.cost
 
     def show_view(self, view: ServerView) -> None:
         served = [e.name for e in view.engines]
@@ -117,6 +150,9 @@ class DashboardScreen(WorkbenchScreen):
             f"power {power_text}"
         )
         self.query_one("#dashboard-empty").display = not served
+        app: Any = self.app
+        cost = current_cost(view, served, self.cost or app.deps.settings.cost)
+        self.query_one("#dashboard-cost", Label).update(cost_line(cost))
         self._show_machine(view)
 
     def _show_machine(self, view: ServerView) -> None:

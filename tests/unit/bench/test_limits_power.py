@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -22,6 +23,7 @@ from bench.power import (
     _Counters,
     fallback_power,
     measured_watts,
+    power_over,
     with_current_setting,
 )
 from hardware import MachineReader
@@ -97,3 +99,22 @@ def test_power_meter_on_this_machine_says_where_its_figure_comes_from() -> None:
         meter.close()
     assert figure.method in ("measured", "tdp", "setting")
     assert figure.watts is not None and figure.source
+
+
+def test_power_over_a_sampler_window_uses_the_counters_at_both_ends() -> None:
+    reader = MachineReader(backends=[replay_backend("one_gpu_rtx5090")])
+    try:
+        first = reader.read()
+    finally:
+        reader.close()
+    gpu = first.gpus[0]
+    start = replace(first, timestamp_s=100.0, gpus=(replace(gpu, energy_total_mj=1_000_000),))
+    middle = replace(start, timestamp_s=130.0)
+    end = replace(first, timestamp_s=160.0, gpus=(replace(gpu, energy_total_mj=19_000_000),))
+    figure = power_over([start, middle, end], power_setting_w=50.0)
+    assert figure.method == "measured"
+    assert figure.watts == pytest.approx(18_000.0 / 60.0)  # 18 kJ over 60 s
+    # one reading, or counters that did not move: the setting, then the GPU's TDP
+    assert power_over([end], 50.0) == PowerFigure(50.0, "setting", SETTING_SOURCE)
+    assert power_over([start, middle], None).method == "tdp"
+    assert power_over([], None) is UNKNOWN_POWER

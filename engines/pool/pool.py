@@ -27,7 +27,7 @@ from engines.pool.errors import (
     QueueFullError,
 )
 from engines.pool.slots import QueueFull, SlotQueue
-from engines.supervisor import LaunchRequest, ManagedEngine, Supervisor
+from engines.supervisor import EngineState, LaunchRequest, ManagedEngine, Supervisor
 from profiles import OfferedModel, PoolSettings
 
 log = logging.getLogger(__name__)
@@ -191,6 +191,7 @@ class ModelPool:
             request = await asyncio.to_thread(self.launcher.prepare, order, on_demand=True)
             await self._make_room(request)
             engine = await self.supervisor.launch(request)
+            self._usage_of(engine).touch()  # the idle clock starts when it is ready
             self._record("loaded", engine, "first request for it")
             return engine
 
@@ -306,10 +307,15 @@ class ModelPool:
         while True:
             await asyncio.sleep(tick)
             for engine in self.supervisor.engines():
+                if engine.state != EngineState.READY:
+                    continue  # starting or restarting: idle only once it can answer
                 ttl = self._ttl(engine)
                 usage = self._usage_of(engine)
                 idle_s = time.monotonic() - usage.last_used
-                if ttl and usage.slots.idle and idle_s >= ttl and self._evictable(engine):
+                # idle for at least one tick: a request that was just handed the engine
+                # has its slot well within that
+                idle = usage.slots.idle and idle_s >= max(ttl, tick)
+                if ttl and idle and self._evictable(engine):
                     why = f"unloaded after {idle_s:.0f} s idle (idle_ttl_s = {ttl:g})"
                     await self._evict(engine, why, "unloaded")
 

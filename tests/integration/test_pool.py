@@ -178,3 +178,20 @@ def test_idle_engine_unloads_after_its_ttl(queue_server: ServerProcess) -> None:
     history = queue_server.control("GET", "/api/pool").json()["history"]
     assert history[-1]["event"] == "unloaded" and "idle" in history[-1]["reason"]
     assert chat(queue_server, "base").status_code == 200, "it loads again on the next request"
+
+
+def test_an_engine_still_loading_is_not_unloaded_as_idle(
+    tmp_path_factory: pytest.TempPathFactory, model_files: dict[str, str]
+) -> None:
+    """A TTL shorter than the load: the idle clock starts when the engine is ready, so the
+    request that asked for it is answered (on a busy machine a 3 s TTL met a 4 s load)."""
+    home = tmp_path_factory.mktemp("short-ttl-home")
+    models = [{"name": "base", "model": model_files["base"], "options": SMALL_OPTIONS}]
+    server = start_server(home, pool_env(models, idle_ttl_s=0.01))
+    try:
+        answer = chat(server, "base")
+        assert answer.status_code == 200, answer.text
+        history = server.control("GET", "/api/pool").json()["history"]
+        assert [h["event"] for h in history][:1] == ["loaded"], history
+    finally:
+        server.terminate()

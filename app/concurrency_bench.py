@@ -19,55 +19,24 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from app.background import BackgroundServer
+from app.cli.commands.bench import request_body, start_baseline
 from bench.overhead import aggregate_throughput, alternate
 from bench.report import describe_machine
-from catalog import LocalModel, LocalModels, load_catalog, read_gguf_info, resolve_model
+from catalog import LocalModel, LocalModels, load_catalog, resolve_model
 from engines.llamacpp import build
 from engines.process import free_port
 from hardware import discover
 from profiles import Locations
 
-PROMPT = "Write a detailed story about a lighthouse keeper and a storm."
 LEVELS = (1, 4, 8)
-
-
-def request_body(name: str, model: LocalModel, max_tokens: int) -> dict[str, Any]:
-    """Every answer runs to max_tokens: the end-of-turn token is banned."""
-    body: dict[str, Any] = {
-        "model": name,
-        "max_tokens": max_tokens,
-        "temperature": 0,
-        "messages": [{"role": "user", "content": PROMPT}],
-    }
-    eos = read_gguf_info(model.path).eos_token_id
-    if eos is not None:
-        body["logit_bias"] = {str(eos): -100}
-    return body
-
-
-def start_baseline(model: LocalModel, port: int, log: Path) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(model.path)]
-    argv += ["--port", str(port), "--interrupt_requests", "False"]
-    with log.open("w") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"llama_cpp.server did not start; see {log}")
+NO_INTERRUPTS = ("--interrupt_requests", "False")
+"""The baseline finishes every concurrent answer (its default cuts them off)."""
 
 
 def llama_bench_tg(binary: Path, model: LocalModel, threads: int, tokens: int) -> float:
@@ -162,7 +131,9 @@ def measure(args: argparse.Namespace, model: LocalModel, logs: Path) -> list[str
     baseline_port, baseline = free_port(), None
     try:
         ready = server.wait_ready()
-        baseline = start_baseline(model, baseline_port, logs / "baseline.log")
+        baseline = start_baseline(
+            model, baseline_port, logs / "baseline.log", NO_INTERRUPTS, timeout_s=180
+        )
         urls = {
             "hostbench launch": f"{server.base_url}/v1",
             "llama_cpp.server": f"http://127.0.0.1:{baseline_port}/v1",

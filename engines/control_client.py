@@ -57,11 +57,10 @@ class ControlClient:
 
     def request(self, method: str, path: str, timeout_s: float | None = None, **kwargs: Any) -> Any:
         try:
-            response = httpx.request(
+            response = self._send(
                 method,
                 f"{self.base_url}{path}",
                 headers=self._headers(),
-                trust_env=False,
                 timeout=timeout_s or self.timeout_s,
                 **kwargs,
             )
@@ -74,6 +73,10 @@ class ControlClient:
                 message = response.text[:500]
             raise ControlError(response.status_code, message)
         return response.json()
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request on a fresh connection (a CLI command makes one or two)."""
+        return httpx.request(method, url, trust_env=False, **kwargs)
 
     def engines(self) -> list[dict[str, Any]]:
         return list(self.request("GET", "/api/engines"))

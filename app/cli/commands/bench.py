@@ -85,23 +85,20 @@ def request_body(name: str, model: LocalModel, max_tokens: int) -> dict[str, Any
     return body
 
 
-def start_baseline(model: LocalModel, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """`python -m llama_cpp.server` exactly as its users start it: model and port only."""
+def start_baseline(
+    model: LocalModel,
+    port: int,
+    log: Path,
+    extra_args: Sequence[str] = (),
+    timeout_s: float = 120.0,
+) -> subprocess.Popen[bytes]:
+    """`python -m llama_cpp.server` as its users start it: model and port only, plus
+    `extra_args`; waits until it answers."""
+    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(model.path)]
+    argv += ["--port", str(port), *extra_args]
     with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(model.path),
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 120
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:

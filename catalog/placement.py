@@ -3,9 +3,12 @@ nowhere. Pure: takes a hardware snapshot, so tests can pass a recorded GPU readi
 
 `n_gpu_layers` follows llama.cpp: the last N repeating layers go to the GPU(s), and
 N = n_layers + 1 also moves the output head. The token embedding always stays in host
-memory. Each GPU keeps a margin free (1024 MiB, llama.cpp's own `--fit-target` default, per
-tools/fit-params/README.md in the vendored llama.cpp) for the CUDA context and workspace;
-host RAM keeps RAM_MARGIN_BYTES for the OS and everything else.
+memory. A GPU's need includes what the GPU runtime itself takes in the engine's process
+before any model byte (the CUDA context, cuBLAS handles, loaded kernels: CUDA_RUNTIME_BYTES,
+measured); on top of that each GPU keeps a margin free (1024 MiB, llama.cpp's own
+`--fit-target` default, per tools/fit-params/README.md in the vendored llama.cpp), since
+llama.cpp measures its free memory after its context exists. Host RAM keeps
+RAM_MARGIN_BYTES for the OS and everything else.
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ from catalog.model_shape import ModelShape
 from hardware import MachineSnapshot
 
 GPU_MARGIN_BYTES = 1024 * MiB
+CUDA_RUNTIME_BYTES = 540 * MiB
+"""A CUDA llama-server's own VRAM with nothing offloaded, as the driver accounts it per
+process: 540 MiB on an H100 80GB HBM3 (driver 580.159.04, CUDA 13.0, sm_90 build), measured
+2026-11-28 with `--n-gpu-layers 0` (docs/benchmarks.md, "GPU fit"). Other vendors' runtimes
+are unmeasured and counted as 0."""
+RUNTIME_BYTES_BY_VENDOR = {"NVIDIA": CUDA_RUNTIME_BYTES}
 RAM_MARGIN_BYTES = 1024 * MiB
 
 
@@ -49,6 +58,8 @@ class Device:
     free_bytes: int
     margin_bytes: int
     is_gpu: bool
+    runtime_bytes: int = 0
+    """What the GPU runtime takes in an engine's process before the model (0 for RAM)."""
 
     @property
     def usable_bytes(self) -> int:
@@ -73,7 +84,8 @@ class Devices:
                 notes.append(f"gpu{gpu.index} ({gpu.name}) reports no free memory: not used")
             else:
                 name = f"gpu{gpu.index} ({gpu.name})"
-                gpus.append(Device(name, gpu.memory_free_bytes, GPU_MARGIN_BYTES, is_gpu=True))
+                runtime = RUNTIME_BYTES_BY_VENDOR.get(gpu.vendor, 0)
+                gpus.append(Device(name, gpu.memory_free_bytes, GPU_MARGIN_BYTES, True, runtime))
         return cls(ram, tuple(gpus), tuple(notes))
 
 
@@ -155,15 +167,17 @@ def _gpu_layer_costs(shape: ModelShape, options: FitOptions, n_gpu_layers: int) 
 def _split_across(
     gpus: tuple[Device, ...], costs: list[int], compute: int
 ) -> tuple[DeviceUse, ...]:
-    """Fill GPUs in order (llama.cpp splits by free memory); the last takes any overflow."""
+    """Fill GPUs in order (llama.cpp splits by free memory); the last takes any overflow.
+    Each GPU used carries the compute reservation and its runtime's own memory."""
     uses, start = [], 0
     for index, gpu in enumerate(gpus):
-        room, end = gpu.usable_bytes - compute, start
+        fixed = compute + gpu.runtime_bytes
+        room, end = gpu.usable_bytes - fixed, start
         last = index == len(gpus) - 1
         while end < len(costs) and (last or sum(costs[start : end + 1]) <= room):
             end += 1
         if end > start:
-            uses.append(DeviceUse(gpu, compute + sum(costs[start:end]), end - start))
+            uses.append(DeviceUse(gpu, fixed + sum(costs[start:end]), end - start))
         start = end
     return tuple(uses)
 

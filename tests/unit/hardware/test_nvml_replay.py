@@ -54,6 +54,23 @@ def test_one_gpu() -> None:
     assert (status.name, status.available, status.device_count) == ("NVML", True, 1)
 
 
+def test_a_reading_recorded_by_hostbench_on_a_real_h100() -> None:
+    """Recorded with `python -m hardware.nvml_replay` on the lent H100 machine, 2026-11-28."""
+    (gpu,) = _discover("one_gpu_h100_recorded").gpus
+    assert gpu.name == "NVIDIA H100 80GB HBM3"
+    assert gpu.memory_total_bytes == 81559 * MiB
+    assert gpu.memory_used_bytes == 0
+    assert gpu.memory_free_bytes == 81079 * MiB  # the driver reserves 480 MiB outside "used"
+    assert gpu.energy_total_mj == 3097137  # the counter nvidia-smi -q never prints
+    assert gpu.power_draw_w == pytest.approx(74.562)
+    assert gpu.power_limit_w == pytest.approx(700.0)
+    assert (gpu.pcie_generation, gpu.pcie_width) == (5, 16)
+    assert gpu.compute_capability == "9.0"
+    assert (gpu.driver_version, gpu.cuda_driver_version) == ("580.159.04", "13.0")
+    assert gpu.processes == ()
+    assert gpu.facts is not None and gpu.facts.memory_bandwidth_gbps > 3000
+
+
 def test_two_different_gpus_each_get_their_own_facts() -> None:
     snapshot = _discover("two_gpus_h100_rtx4060ti")
     h100, rtx = snapshot.gpus

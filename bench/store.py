@@ -189,10 +189,15 @@ class Store:
     # requests --------------------------------------------------------------------------
 
     def add_requests(self, records: Iterable[RequestRecord]) -> int:
+        """One prepared INSERT for the batch: the server writes these beside live traffic,
+        and sqlite-utils' insert_all re-reads the table's schema on every call."""
         rows = [record.as_row() for record in records]
         if rows:
-            with self.transaction() as db:
-                db.table("requests").insert_all(rows, pk="id", replace=True)
+            columns = list(rows[0])
+            names, marks = ", ".join(columns), ", ".join("?" * len(columns))
+            sql = f"INSERT OR REPLACE INTO requests ({names}) VALUES ({marks})"
+            with self.transaction():
+                self._conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
         return len(rows)
 
     def requests(self, model: str | None = None, limit: int = 1000) -> list[RequestRecord]:

@@ -11,13 +11,13 @@ from fastapi import FastAPI
 from engines.server.control_routes import control_router
 from engines.server.errors import install_handlers
 from engines.server.metrics_routes import live_metrics_router, prometheus_router
-from engines.server.openai_routes import openai_router
+from engines.server.openai_routes import OpenAIForwarding, openai_router
 from engines.server.state import ServerState
 
 SERVICE_NAME = "hostbench"
 
 
-def create_app(state: ServerState) -> FastAPI:
+def create_app(state: ServerState) -> OpenAIForwarding:
     """Build the app around `state`; the app owns it from startup to shutdown."""
 
     @asynccontextmanager
@@ -41,4 +41,4 @@ def create_app(state: ServerState) -> FastAPI:
         engines = {engine.name: str(engine.state) for engine in state.supervisor.engines()}
         return {"service": SERVICE_NAME, "status": "ok", "engines": engines}
 
-    return app
+    return OpenAIForwarding(app, state)

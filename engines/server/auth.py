@@ -9,9 +9,11 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import Request
+from pydantic import SecretStr
 
 from engines.server.errors import AUTHENTICATION, ApiError
 
@@ -47,6 +49,27 @@ def require_bearer(request: Request, expected: str, what: str) -> None:
     if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
         message = f"Missing or wrong {what}; send it as 'Authorization: Bearer <{what}>'."
         raise ApiError(401, message, AUTHENTICATION, code="invalid_api_key")
+
+
+BearerCheck = Callable[[Request], Awaitable[None]]
+
+
+def bearer_check(expected: str | None, what: str) -> BearerCheck:
+    """A route dependency requiring `expected` as the bearer token (None: open).
+
+    Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread
+    hop on every request that cost the streamed path's first token measurable time."""
+
+    async def check(request: Request) -> None:
+        if expected is not None:
+            require_bearer(request, expected, what)
+
+    return check
+
+
+def api_key_check(api_key: SecretStr | None) -> BearerCheck:
+    """The OpenAI API's check: the configured API key, or open where none is set."""
+    return bearer_check(api_key.get_secret_value() if api_key else None, "API key")
 
 
 def is_loopback(host: str) -> bool:

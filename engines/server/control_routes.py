@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from catalog import (
@@ -29,7 +29,7 @@ from engines.errors import (
 )
 from engines.launching import LaunchOrder
 from engines.process import log_tail
-from engines.server.auth import require_bearer
+from engines.server.auth import bearer_check
 from engines.server.errors import (
     INVALID_REQUEST,
     NOT_FOUND,
@@ -80,9 +80,7 @@ class LaunchBody(BaseModel):
 
 
 def control_router(state: ServerState) -> APIRouter:
-    def check_token(request: Request) -> None:
-        require_bearer(request, state.control_token, "control token")
-
+    check_token = bearer_check(state.control_token, "control token")
     router = APIRouter(prefix="/api", dependencies=[Depends(check_token)])
     add_engine_routes(router, state)
     add_record_routes(router, state)

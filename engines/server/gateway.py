@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import anyio
 from fastapi import Request, Response
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
-from starlette.types import Send
 
 from bench import RequestRecorder, RequestStatus
 from catalog import CatalogError
@@ -32,6 +29,7 @@ from engines.server.errors import (
     from_validation_error,
 )
 from engines.server.metering import Meter
+from engines.server.relay import RelayResponse
 from engines.server.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from engines.server.sse import encode_event, event_data, parse_data, split_events
 from engines.server.upstream import Upstream, UpstreamFailure
@@ -160,7 +158,7 @@ class Gateway:
         body: dict[str, Any],
         meter: Meter,
         lease: Lease,
-    ) -> Response:
+    ) -> RelayResponse:
         """The lease is released when the relay ends, or here if it never starts."""
         try:
             return await self._open_stream(engine, endpoint, body, meter, lease)
@@ -175,7 +173,7 @@ class Gateway:
         body: dict[str, Any],
         meter: Meter,
         lease: Lease,
-    ) -> Response:
+    ) -> RelayResponse:
         options = body.get("stream_options") or {}
         wants_usage = bool(options.get("include_usage"))
         body = {**body, "stream_options": {**options, "include_usage": True}}
@@ -192,10 +190,7 @@ class Gateway:
             upstream.close()
             raise
         relay = self._relay(engine, reads, upstream, meter, wants_usage)
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return RelayResponse(
-            relay, media_type="text/event-stream", headers=headers, on_close=lease.release
-        )
+        return RelayResponse(relay, on_close=lease.release)
 
     async def _check_context(
         self, engine: ManagedEngine, endpoint: Endpoint, body: dict[str, Any]
@@ -305,31 +300,6 @@ def _finish(upstream: aiohttp.ClientResponse, status: RequestStatus) -> None:
         upstream.release()
     else:
         upstream.close()
-
-
-class RelayResponse(StreamingResponse):
-    """A stream that closes its relay, and so the engine's connection, as soon as the
-    client goes away: the engine stops generating for nobody and the slot is freed.
-    (Starlette leaves an abandoned body iterator for the garbage collector.) `on_close`
-    runs once the stream is over either way: the pool's slot for this request is free."""
-
-    body_iterator: AsyncGenerator[bytes, None]
-
-    def __init__(
-        self, content: AsyncGenerator[bytes, None], *, on_close: Callable[[], None], **kwargs: Any
-    ) -> None:
-        super().__init__(content, **kwargs)
-        self._on_close = on_close
-
-    async def stream_response(self, send: Send) -> None:
-        try:
-            await super().stream_response(send)
-        finally:
-            try:
-                with anyio.CancelScope(shield=True):
-                    await self.body_iterator.aclose()
-            finally:
-                self._on_close()
 
 
 async def _prepend(

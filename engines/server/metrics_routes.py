@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from engines.server.auth import require_bearer
+from engines.server.auth import api_key_check, bearer_check
 from engines.server.engine_metrics import METRICS_PATHS, EngineEndpoint
 from engines.server.prometheus import CONTENT_TYPE
 from engines.server.state import ServerState
@@ -36,13 +36,7 @@ def engine_endpoints(state: ServerState) -> list[EngineEndpoint]:
 
 
 def prometheus_router(state: ServerState) -> APIRouter:
-    api_key = state.settings.server.api_key
-
-    def check_key(request: Request) -> None:
-        if api_key is not None:
-            require_bearer(request, api_key.get_secret_value(), "API key")
-
-    router = APIRouter(dependencies=[Depends(check_key)])
+    router = APIRouter(dependencies=[Depends(api_key_check(state.settings.server.api_key))])
 
     @router.get("/metrics")
     async def metrics() -> Response:
@@ -53,9 +47,7 @@ def prometheus_router(state: ServerState) -> APIRouter:
 
 
 def live_metrics_router(state: ServerState) -> APIRouter:
-    def check_token(request: Request) -> None:
-        require_bearer(request, state.control_token, "control token")
-
+    check_token = bearer_check(state.control_token, "control token")
     router = APIRouter(prefix="/api/metrics", dependencies=[Depends(check_token)])
 
     @router.get("/live")

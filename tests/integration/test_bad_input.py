@@ -100,6 +100,13 @@ def test_unknown_path_is_openai_shaped(server: ServerProcess) -> None:
     error_of(response)
 
 
+@pytest.mark.parametrize("path", [CHAT, "/v1/completions", "/v1/embeddings"])
+def test_forwarded_endpoints_take_only_post(server: ServerProcess, path: str) -> None:
+    response = httpx.get(server.base_url + path, timeout=10)
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert "POST" in error_of(response)["message"]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_context_overflow_names_the_limit(server: ServerProcess, stream: bool) -> None:
     limit = server.ready["context_limit"]

@@ -108,6 +108,17 @@ def test_api_key_is_enforced_when_set(session_home: Path) -> None:
         assert httpx.get(url, timeout=10).status_code == 401
         ok = httpx.get(url, headers={"Authorization": "Bearer sekret"}, timeout=10)
         assert ok.status_code == 200
+        chat = {
+            "model": DEFAULT_MODEL,
+            "max_tokens": 2,
+            "messages": [{"role": "user", "content": "Hi"}],
+        }
+        refused = httpx.post(server.openai_url + "/chat/completions", json=chat, timeout=10)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "invalid_api_key"
+        client = openai.OpenAI(base_url=server.openai_url, api_key="sekret", max_retries=0)
+        answer = client.chat.completions.create(**chat)
+        assert answer.usage is not None and answer.usage.completion_tokens > 0
     finally:
         server.terminate()
 

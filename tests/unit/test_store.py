@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -57,6 +60,45 @@ def test_recorder_flushes_in_background(tmp_path: Path) -> None:
         recorder.submit(record(i))
     recorder.close()
     assert len(store.requests(limit=1000)) == 200
+
+
+def test_recorder_batches_what_arrives_within_the_linger(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    writes: list[int] = []
+    original = store.add_requests
+
+    def counted(records: Iterable[RequestRecord]) -> int:
+        written = original(records)
+        writes.append(written)
+        return written
+
+    store.add_requests = counted  # type: ignore[method-assign]
+    recorder = RequestRecorder(store, linger_s=0.5)
+    for i in range(5):
+        recorder.submit(record(i))
+        time.sleep(0.02)
+    recorder.flush()
+    assert writes == [5]
+    assert len(store.requests()) == 5
+    recorder.close()
+
+
+def test_recorder_writes_after_the_linger_without_a_flush(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    recorder = RequestRecorder(store, linger_s=0.05)
+    recorder.submit(record(1))
+    deadline = time.monotonic() + 5
+    while not store.requests() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [r.id for r in store.requests()] == ["r1"]
+    recorder.close()
+
+
+def test_a_record_replaces_the_one_with_its_id(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    store.add_requests([record(1)])
+    store.add_requests([dataclasses.replace(record(1), status=RequestStatus.ENGINE_ERROR)])
+    assert [r.status for r in store.requests()] == [RequestStatus.ENGINE_ERROR]
 
 
 WRITER = """

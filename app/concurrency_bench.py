@@ -164,13 +164,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.llama_bench is None:
         built = build.make_plan(dict(os.environ)).native_dir / "llama-bench"
         args.llama_bench = built if built.is_file() else None
-    locations = Locations.from_env().ensure()
-    from bench import Store
-
-    registry = LocalModels(Store(locations.store_path))
-    model = resolve_model(args.model, load_catalog(), registry, locations.models_dir)
+    model, locations = local_model(args.model)
     print("\n".join(measure(args, model, locations.logs_dir / "concurrency-bench")))
     return 0
+
+
+def local_model(model_id: str) -> tuple[LocalModel, Locations]:
+    """The model on this machine (pulled if needed), and where hostbench keeps things."""
+    from bench import Store
+
+    locations = Locations.from_env().ensure()
+    registry = LocalModels(Store(locations.store_path))
+    return resolve_model(model_id, load_catalog(), registry, locations.models_dir), locations
 
 
 if __name__ == "__main__":

@@ -76,9 +76,14 @@ class Overhead:
         return float(mine - getattr(self.direct, metric)()[f"p{q}"])
 
     def paired_added_e2e_ms(self) -> float:
-        """Median of per-round differences, which cancels slow phases of the machine."""
+        return self.paired_added_ms("e2e_ms")
+
+    def paired_added_ms(self, field: str) -> float:
+        """Median of per-round differences of a sample's `field` (e2e_ms, ttft_ms), which
+        cancels slow phases of the machine."""
         pairs = zip(self.gateway.samples, self.direct.samples, strict=False)
-        return percentile([g.e2e_ms - d.e2e_ms for g, d in pairs if g.ok and d.ok], 50)
+        found = [(getattr(g, field), getattr(d, field)) for g, d in pairs if g.ok and d.ok]
+        return percentile([g - d for g, d in found if g is not None and d is not None], 50)
 
     def throughput_ratio(self) -> float:
         return self.gateway.tokens_per_s() / self.direct.tokens_per_s()

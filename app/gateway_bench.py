@@ -1,0 +1,100 @@
+"""The gateway's own cost per streamed request: added time to first token, direct to the
+engine against through hostbench, alternating, and the server's CPU per request. Markdown
+on stdout.
+
+    python -m app.gateway_bench [--requests 200] [--max-tokens 8] [--engine stub|model|both]
+
+Two engines, one after the other in one run: `stub` (bench.stub_engine, which streams
+canned chunks at once, so the difference is hostbench's path alone) and `model` (the
+default model on llama-server, where the engine and the gateway share the machine's cores).
+Short answers and many rounds: the time to first token is what is compared, and paired
+per-round differences cancel the machine's slow phases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from app.background import BackgroundServer
+from app.cli.commands.bench import request_body
+from app.concurrency_bench import local_model
+from bench.overhead import Overhead, alternate
+from bench.report import describe_machine
+from catalog import LocalModel
+from engines.process import free_port
+from hardware import discover
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+STUB = (
+    "--engine",
+    "openai-compatible",
+    "--command",
+    "{python} -m bench.stub_engine {port} {served_name}",
+)
+"""The stand-in engine, launched like any OpenAI-compatible server."""
+
+
+def measure(
+    model: LocalModel, launch: Sequence[str], rounds: int, max_tokens: int, logs: Path
+) -> list[str]:
+    server = BackgroundServer([DEFAULT_MODEL, *launch], free_port(), logs / "gateway.stderr")
+    try:
+        ready = server.wait_ready()
+        body = request_body(ready["name"], model, max_tokens)
+        paths = {
+            "direct": f"http://127.0.0.1:{ready['port']}/v1",
+            "gateway": f"{server.base_url}/v1",
+        }
+        result = asyncio.run(alternate(paths, body, rounds))
+        overhead = Overhead(result["direct"], result["gateway"])
+        cpu_ms = _server_cpu_ms(server.proc.pid, paths["gateway"], body, rounds)
+    finally:
+        server.stop()
+    return [
+        f"| {ready['runtime']} | {overhead.direct.ttft()['p50']:.2f} ms "
+        f"| {overhead.gateway.ttft()['p50']:.2f} ms | {overhead.added_ms('ttft', 50):+.2f} ms "
+        f"| {overhead.paired_added_ms('ttft_ms'):+.2f} ms | {cpu_ms:.2f} ms |"
+    ]
+
+
+def _server_cpu_ms(pid: int, url: str, body: dict[str, Any], rounds: int) -> float:
+    """CPU time of the hostbench server per request, gateway requests only."""
+    process = psutil.Process(pid)
+    before = process.cpu_times()
+    asyncio.run(alternate({"gateway": url}, body, rounds))
+    after = process.cpu_times()
+    spent = (after.user - before.user) + (after.system - before.system)
+    return spent / rounds * 1000.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="rounds per path")
+    parser.add_argument("--max-tokens", type=int, default=8)
+    parser.add_argument("--engine", choices=["stub", "model", "both"], default="both")
+    args = parser.parse_args(argv)
+    model, locations = local_model(DEFAULT_MODEL)
+    logs = locations.logs_dir / "bench"
+    print(f"Machine: {describe_machine(discover())}\n")
+    print(f"{args.requests} streamed requests per path, {args.max_tokens} tokens each\n")
+    print(
+        "| engine runtime | direct TTFT p50 | gateway TTFT p50 | added p50 | added, paired median "
+        "| server CPU per request |"
+    )
+    print("|---|---|---|---|---|---|")
+    launches = {"stub": STUB, "model": ()}
+    for name in ("stub", "model") if args.engine == "both" else (args.engine,):
+        rows = measure(model, launches[name], args.requests, args.max_tokens, logs)
+        print("\n".join(rows), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -91,7 +91,8 @@ async def test_chat_streams_and_the_dashboard_moves(
         await wait_until(pilot, lambda: app.connected, "the server")
         util = app.screen.query_one("#cpu #util", Meter)
         await wait_until(pilot, lambda: util.values, "the Machine screen's CPU sparkline")
-        assert app.screen.query("#no-gpu"), "no GPU here: the CPU-inference card says so"
+        no_gpu = "no GPU here: the CPU-inference card saying so"
+        await wait_until(pilot, lambda: app.screen.query("#no-gpu-text"), no_gpu)
         await pilot.press("5")
         await wait_until(pilot, lambda: app.screen.query(ModelCard), "the model's card")
         card = app.screen.query_one(ModelCard)

@@ -36,10 +36,18 @@ class Card(Vertical):
     history: reactive[History] = reactive((), init=False, always_update=True)
     """The server's readings, oldest first (bound from MachineScreen.history). Always
     updated: comparing two windows of snapshots costs more than drawing them."""
+    _composed = False
 
     def watch_history(self, history: History) -> None:
-        if history:
+        """Draw once the card's own widgets exist: a card mounted with its binding gets the
+        screen's readings before its children are composed (seen on a busy machine)."""
+        if history and self._composed:
             self.draw(history, history[-1])
+
+    def on_mount(self) -> None:
+        """Mount comes after the children are composed and mounted."""
+        self._composed = True
+        self.watch_history(self.history)
 
     def draw(self, history: History, now: MachineSnapshot) -> None: ...
 

@@ -24,6 +24,7 @@ import psutil
 
 from app.background import BackgroundServer
 from app.cli.commands.bench import request_body
+from app.cli.commands.launch import DEFAULT_MODEL
 from app.concurrency_bench import local_model
 from bench.overhead import Overhead, alternate
 from bench.report import describe_machine
@@ -31,7 +32,6 @@ from catalog import LocalModel
 from engines.process import free_port
 from hardware import discover
 
-DEFAULT_MODEL = "smollm2-135m-instruct"
 STUB = (
     "--engine",
     "openai-compatible",

@@ -80,6 +80,11 @@ def from_validation_error(error: ValidationError | RequestValidationError) -> Ap
     return ApiError(400, message, INVALID_REQUEST, param=param, code=code)
 
 
+def internal_error(error: Exception) -> ApiError:
+    """A 500 naming only the exception's type (its text may hold internals)."""
+    return ApiError(500, f"Internal error: {type(error).__name__}", SERVER)
+
+
 def install_handlers(app: FastAPI) -> None:
     async def api_error(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ApiError)
@@ -100,7 +105,7 @@ def install_handlers(app: FastAPI) -> None:
         ).response()
 
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
-        return ApiError(500, f"Internal error: {type(error).__name__}", SERVER).response()
+        return internal_error(error).response()
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation)

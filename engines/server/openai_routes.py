@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engines.server.auth import api_key_check
-from engines.server.errors import INVALID_REQUEST, NOT_FOUND, SERVER, ApiError
+from engines.server.errors import INVALID_REQUEST, NOT_FOUND, ApiError, internal_error
 from engines.server.gateway import CHAT, COMPLETIONS, EMBEDDINGS, Endpoint
 from engines.server.state import ServerState
 from engines.supervisor import ManagedEngine
@@ -113,4 +113,4 @@ class OpenAIForwarding:
             return error.response()
         except Exception as error:
             log.exception("%s failed", request.url.path)
-            return ApiError(500, f"Internal error: {type(error).__name__}", SERVER).response()
+            return internal_error(error).response()

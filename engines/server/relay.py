@@ -12,16 +12,16 @@ engine stops generating for nobody), and the cancellation ends there.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-STREAM_HEADERS = {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",
-}
+STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
 
 
 class RelayResponse(Response):
@@ -29,18 +29,12 @@ class RelayResponse(Response):
     ended (the pool's slot for the request is free then). A Response only so that routes
     return it as it is; Response's own body handling is not used."""
 
-    def __init__(
-        self,
-        relay: AsyncGenerator[bytes, None],
-        *,
-        on_close: Callable[[], None],
-        headers: Mapping[str, str] = STREAM_HEADERS,
-    ) -> None:
+    def __init__(self, relay: AsyncGenerator[bytes, None], *, on_close: Callable[[], None]) -> None:
         self.status_code = 200
         self.background = None
         self.relay = relay
         self.on_close = on_close
-        self.raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+        self.raw_headers = STREAM_HEADERS
         self.client_gone = False
         self._done = False
 

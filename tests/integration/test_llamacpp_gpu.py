@@ -17,8 +17,8 @@ from pathlib import Path
 import openai
 import pytest
 
-import hardware
 from engines.llamacpp.build import make_plan
+from tests.gpus import nvidia_gpus
 from tests.servers import DEFAULT_MODEL, ServerProcess, run_cli
 
 CTX = 8192
@@ -30,12 +30,8 @@ LAUNCH = ("--n-gpu-layers", "99", "--ctx-size", str(CTX), "--parallel", "1", "--
 pytestmark = [pytest.mark.gpu, pytest.mark.integration]
 
 
-def _nvidia_gpus() -> list[hardware.GpuSnapshot]:
-    return [gpu for gpu in hardware.discover().gpus if gpu.vendor == "NVIDIA"]
-
-
 def _engine_vram_bytes(pid: int) -> int | None:
-    for gpu in _nvidia_gpus():
+    for gpu in nvidia_gpus():
         for process in gpu.processes or ():
             if process.pid == pid:
                 return process.used_memory_bytes
@@ -44,7 +40,7 @@ def _engine_vram_bytes(pid: int) -> int | None:
 
 @pytest.fixture(scope="module")
 def gpu_server(session_home: Path) -> Iterator[ServerProcess]:
-    if not _nvidia_gpus():
+    if not nvidia_gpus():
         pytest.skip("no NVIDIA GPU with a working driver on this machine")
     if make_plan(dict(os.environ)).backend != "cuda":
         pytest.skip("llama.cpp was not built with CUDA here (nvcc missing?)")

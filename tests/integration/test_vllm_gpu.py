@@ -14,7 +14,7 @@ from pathlib import Path
 import openai
 import pytest
 
-import hardware
+from tests.gpus import nvidia_gpus
 from tests.servers import ServerProcess, run_cli
 
 MODEL = "qwen2.5-0.5b-instruct"
@@ -24,15 +24,11 @@ OPTIONS = ("--engine", "vllm", "--max-model-len", "2048", "--gpu-memory-utilizat
 pytestmark = [pytest.mark.gpu, pytest.mark.integration]
 
 
-def _cuda_gpus() -> int:
-    return sum(1 for gpu in hardware.discover().gpus if gpu.vendor == "NVIDIA")
-
-
 @pytest.fixture(scope="module")
 def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     if importlib.util.find_spec("vllm") is None:
         pytest.skip("vLLM is not installed (pip install 'hostbench[vllm]')")
-    if _cuda_gpus() == 0:
+    if not nvidia_gpus():
         pytest.skip("no NVIDIA GPU with a working driver on this machine")
     home = tmp_path_factory.mktemp("vllm-home")
     server = ServerProcess(
@@ -62,7 +58,7 @@ def test_ps_shows_the_reservation_and_the_kv_cache(vllm_server: ServerProcess) -
     (engine,) = json.loads(
         run_cli(vllm_server.home, "ps", "--port", str(vllm_server.port), "--json").stdout
     )
-    total = min(g.memory_total_bytes or 0 for g in hardware.discover().gpus if g.vendor == "NVIDIA")
+    total = min(g.memory_total_bytes or 0 for g in nvidia_gpus())
     assert engine["memory_bytes"] == pytest.approx(0.5 * total, rel=0.01)
     live = engine["live"]
     assert live["kv_cache_capacity_tokens"] > 2048 and 0 <= live["kv_cache_usage_ratio"] <= 1

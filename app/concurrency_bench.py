@@ -9,6 +9,12 @@ The baseline is started as its users start it, plus `--interrupt_requests False`
 default it ends a running stream when another request arrives, so its answers would not be
 complete and its "throughput" not comparable. Levels are measured one after the other,
 each on both servers back to back, so both see the same machine state.
+
+The single-stream decode is compared in rounds: llama-bench's tg rate, then one request
+straight to the engine and one through hostbench, each round's rates divided by that
+round's llama-bench rate (the machine's speed drifts more between minutes than the gaps
+being measured). Three readings: the engine's own timings, and 1 / TPOT as the client saw
+it, direct and through hostbench.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any
 
 from app.background import BackgroundServer
 from app.cli.commands.bench import request_body, start_baseline
+from bench.loadgen import StreamSample
 from bench.overhead import aggregate_throughput, alternate
 from bench.report import describe_machine
 from catalog import LocalModel, LocalModels, load_catalog, resolve_model
@@ -39,14 +46,70 @@ NO_INTERRUPTS = ("--interrupt_requests", "False")
 """The baseline finishes every concurrent answer (its default cuts them off)."""
 
 
-def llama_bench_tg(binary: Path, model: LocalModel, threads: int, tokens: int) -> float:
+def llama_bench_tg(
+    binary: Path, model: LocalModel, threads: int, tokens: int, repetitions: int = 2
+) -> float:
     """llama-bench's generation rate (tg) for `tokens` tokens with `threads` threads."""
     argv = [str(binary), "-m", str(model.path), "-t", str(threads), "-p", "0", "-n", str(tokens)]
-    done = subprocess.run([*argv, "-o", "csv"], capture_output=True, text=True, check=True)
+    argv += ["-r", str(repetitions), "-o", "csv"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
     header, *rows = [line for line in done.stdout.splitlines() if line.strip()]
     columns = [c.strip('"') for c in header.split(",")]
     values = [v.strip('"') for v in rows[-1].split(",")]
     return float(values[columns.index("avg_ts")])
+
+
+@dataclass(frozen=True)
+class DecodeRound:
+    """One round of the single-stream comparison: llama-bench's tg rate, then one request
+    straight to the engine and one through hostbench, back to back (tok/s, None where a
+    request failed or the engine reported no timings)."""
+
+    llama_bench: float
+    engine_own: float | None
+    direct: float | None
+    gateway: float | None
+
+    @classmethod
+    def of(cls, tg: float, direct: StreamSample, gateway: StreamSample) -> DecodeRound:
+        timings = direct.engine_timings if direct.ok else None
+        return cls(
+            tg,
+            timings.decode_tokens_per_s if timings else None,
+            _decode_rate(direct),
+            _decode_rate(gateway),
+        )
+
+
+def _decode_rate(sample: StreamSample) -> float | None:
+    """1 / TPOT as the client saw it."""
+    return 1000.0 / sample.tpot_ms if sample.ok and sample.tpot_ms else None
+
+
+def decode_rows(rounds: Sequence[DecodeRound], threads: int, tokens: int) -> list[str]:
+    """Each way of reading the single-stream rate against llama-bench in the same round."""
+    rows = [
+        f"| 1 stream, {tokens} tokens, against llama-bench tg{tokens} -t {threads} in the "
+        "same round | median tok/s | median ratio | ratio range |",
+        "|---|---|---|---|",
+        f"| llama-bench tg{tokens} | {_median([r.llama_bench for r in rounds])} | | |",
+    ]
+    readings = {
+        "the engine's own timings (direct request)": [(r.engine_own, r) for r in rounds],
+        "client, direct to the engine (1 / TPOT)": [(r.direct, r) for r in rounds],
+        "client, through hostbench (1 / TPOT)": [(r.gateway, r) for r in rounds],
+    }
+    for name, pairs in readings.items():
+        rates = [rate for rate, _ in pairs if rate]
+        ratios = [rate / r.llama_bench for rate, r in pairs if rate]
+        if ratios:
+            span = f"{min(ratios):.2f}–{max(ratios):.2f}"
+            rows.append(f"| {name} | {_median(rates)} | {statistics.median(ratios):.2f} | {span} |")
+    return rows
+
+
+def _median(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):.1f}" if values else "–"
 
 
 async def levels(urls: dict[str, str], body: dict[str, Any]) -> dict[str, dict[int, float]]:
@@ -84,43 +147,35 @@ def _figures(values: list[float]) -> str:
 
 @dataclass
 class Session:
-    """Both servers, started once for every repetition."""
+    """Both servers, started once for every repetition; `engine_url` is the engine behind
+    our launch, for the single-stream rounds."""
 
     args: argparse.Namespace
     model: LocalModel
     urls: dict[str, str]
+    engine_url: str
     body: dict[str, Any]
 
-    def repetition(self) -> tuple[dict[str, dict[int, float]], float, float | None]:
-        rates = asyncio.run(levels(self.urls, self.body))
-        args, tg = self.args, None
-        if args.llama_bench is not None:
-            tg = llama_bench_tg(args.llama_bench, self.model, args.threads, args.max_tokens)
-        ours = {"ours": self.urls["hostbench launch"]}
-        single = asyncio.run(alternate(ours, self.body, args.rounds))["ours"]
-        return rates, single.decode_tokens_per_s(), tg
+    def repetition(self) -> dict[str, dict[int, float]]:
+        return asyncio.run(levels(self.urls, self.body))
+
+    def decode_round(self, binary: Path) -> DecodeRound:
+        args = self.args
+        tg = llama_bench_tg(binary, self.model, args.threads, args.max_tokens)
+        paths = {"direct": self.engine_url, "gateway": self.urls["hostbench launch"]}
+        found = asyncio.run(alternate(paths, self.body, 1))
+        return DecodeRound.of(tg, found["direct"].samples[0], found["gateway"].samples[0])
 
 
 def report(session: Session, launch: list[str], runtime: str) -> list[str]:
-    runs, decodes, tgs = [], [], []
-    for _ in range(session.args.repeat):
-        rates, decode, tg = session.repetition()
-        runs.append(rates)
-        decodes.append(decode)
-        tgs.append(tg)
+    args = session.args
+    runs = [session.repetition() for _ in range(args.repeat)]
     lines = [f"Machine: {describe_machine(discover())}", ""]
     lines += [f"Our launch: {runtime}, `hostbench launch {' '.join(launch)}`", ""]
     lines += ratio_rows(runs)
-    measured = [t for t in tgs if t]
-    if measured:
-        threads, tokens = session.args.threads, session.args.max_tokens
-        ratios = [d / t for d, t in zip(decodes, measured, strict=True)]
-        lines += [
-            "",
-            f"1-stream decode through the gateway (1 / median TPOT): {_figures(decodes)} tok/s; "
-            f"llama-bench tg{tokens} -t {threads}: {_figures(measured)} tok/s; "
-            f"median ratio {statistics.median(ratios):.2f}",
-        ]
+    if args.llama_bench is not None:
+        rounds = [session.decode_round(args.llama_bench) for _ in range(args.rounds)]
+        lines += ["", *decode_rows(rounds, args.threads, args.max_tokens)]
     return lines
 
 
@@ -139,7 +194,9 @@ def measure(args: argparse.Namespace, model: LocalModel, logs: Path) -> list[str
             "llama_cpp.server": f"http://127.0.0.1:{baseline_port}/v1",
         }
         body = request_body(ready["name"], model, args.max_tokens)
-        return report(Session(args, model, urls, body), launch, ready["runtime"])
+        engine_url = f"http://127.0.0.1:{ready['port']}/v1"
+        session = Session(args, model, urls, engine_url, body)
+        return report(session, launch, ready["runtime"])
     finally:
         server.stop()
         if baseline is not None:
@@ -152,7 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=10, help="single-stream requests")
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="single-stream rounds against llama-bench"
+    )
     parser.add_argument(
         "--llama-bench", type=Path, help="llama-bench for the tg rate (default: the set-up's)"
     )

@@ -4,7 +4,9 @@ on stdout.
 
     python -m app.gateway_bench [--requests 200] [--max-tokens 8] [--engine stub|model|both]
 
-Two engines, one after the other in one run: `stub` (bench.stub_engine, which streams
+Three paths, alternating round by round: direct to the engine, through a bare TCP relay
+(bench.tcp_relay: the least any extra process on the path adds on this machine), and through
+hostbench. Two engines, one after the other in one run: `stub` (bench.stub_engine, which streams
 canned chunks at once, so the difference is hostbench's path alone) and `model` (the
 default model on llama-server, where the engine and the gateway share the machine's cores).
 Short answers and many rounds: the time to first token is what is compared, and paired
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,7 @@ from app.background import BackgroundServer
 from app.cli.commands.bench import request_body
 from app.cli.commands.launch import DEFAULT_MODEL
 from app.concurrency_bench import local_model
-from bench.overhead import Overhead, alternate
+from bench.overhead import Overhead, PathStats, alternate
 from bench.report import describe_machine
 from catalog import LocalModel
 from engines.process import free_port
@@ -48,20 +52,41 @@ def measure(
     try:
         ready = server.wait_ready()
         body = request_body(ready["name"], model, max_tokens)
-        paths = {
-            "direct": f"http://127.0.0.1:{ready['port']}/v1",
-            "gateway": f"{server.base_url}/v1",
-        }
-        result = asyncio.run(alternate(paths, body, rounds))
-        overhead = Overhead(result["direct"], result["gateway"])
+        with tcp_relay(ready["port"]) as relay_url:
+            paths = {
+                "direct": f"http://127.0.0.1:{ready['port']}/v1",
+                "relay": relay_url,
+                "gateway": f"{server.base_url}/v1",
+            }
+            result = asyncio.run(alternate(paths, body, rounds))
         cpu_ms = _server_cpu_ms(server.proc.pid, paths["gateway"], body, rounds)
     finally:
         server.stop()
+    direct, relay, gateway = result["direct"], result["relay"], result["gateway"]
     return [
-        f"| {ready['runtime']} | {overhead.direct.ttft()['p50']:.2f} ms "
-        f"| {overhead.gateway.ttft()['p50']:.2f} ms | {overhead.added_ms('ttft', 50):+.2f} ms "
-        f"| {overhead.paired_added_ms('ttft_ms'):+.2f} ms | {cpu_ms:.2f} ms |"
+        f"| {ready['runtime']} | {direct.ttft()['p50']:.2f} ms "
+        f"| {_paired_added(direct, relay)} | {_paired_added(direct, gateway)} "
+        f"| {_paired_added(relay, gateway)} | {cpu_ms:.2f} ms |"
     ]
+
+
+def _paired_added(base: PathStats, path: PathStats) -> str:
+    return f"{Overhead(base, path).paired_added_ms('ttft_ms'):+.2f} ms"
+
+
+@contextlib.contextmanager
+def tcp_relay(upstream_port: int) -> Iterator[str]:
+    """bench.tcp_relay in its own process in front of the engine; its base URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.tcp_relay", str(upstream_port), str(port)]
+    relay = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        if relay.stdout is None or relay.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"bench.tcp_relay did not start (exit code {relay.poll()})")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        relay.terminate()
+        relay.wait(10)
 
 
 def _server_cpu_ms(pid: int, url: str, body: dict[str, Any], rounds: int) -> float:
@@ -83,10 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     model, locations = local_model(DEFAULT_MODEL)
     logs = locations.logs_dir / "bench"
     print(f"Machine: {describe_machine(discover())}\n")
-    print(f"{args.requests} streamed requests per path, {args.max_tokens} tokens each\n")
     print(
-        "| engine runtime | direct TTFT p50 | gateway TTFT p50 | added p50 | added, paired median "
-        "| server CPU per request |"
+        f"{args.requests} streamed requests per path, {args.max_tokens} tokens each, paths "
+        "alternating; added: median of per-round differences in time to first token\n"
+    )
+    print(
+        "| engine runtime | direct TTFT p50 | added by a bare TCP relay | added by hostbench "
+        "| hostbench beyond the relay | hostbench server CPU per request |"
     )
     print("|---|---|---|---|---|---|")
     launches = {"stub": STUB, "model": ()}

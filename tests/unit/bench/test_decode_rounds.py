@@ -1,0 +1,47 @@
+"""The single-stream comparison of app.concurrency_bench: each round's rates are divided by
+that round's llama-bench rate, and each reading keeps its own source."""
+
+from __future__ import annotations
+
+from app.concurrency_bench import DecodeRound, decode_rows
+from bench.loadgen import EngineTimings, StreamSample
+
+
+def _sample(
+    ttft_ms: float, e2e_ms: float, tokens: int, predicted_ms: float | None = None
+) -> StreamSample:
+    timings = EngineTimings(20, 5.0, tokens, predicted_ms) if predicted_ms else None
+    return StreamSample(True, ttft_ms, e2e_ms, tokens, engine_timings=timings)
+
+
+def test_a_round_reads_the_engine_timings_from_the_direct_request_only() -> None:
+    direct = _sample(10.0, 10.0 + 63 * 20.0, 64, predicted_ms=63 * 10.0)
+    gateway = _sample(12.0, 12.0 + 63 * 25.0, 64, predicted_ms=63 * 1.0)
+
+    found = DecodeRound.of(80.0, direct, gateway)
+
+    assert found.engine_own == 100.0
+    assert found.direct == 50.0
+    assert found.gateway == 40.0
+
+
+def test_a_failed_request_gives_no_rate() -> None:
+    failed = StreamSample(False, None, 5.0, 0, error="HTTP 503")
+
+    found = DecodeRound.of(80.0, failed, failed)
+
+    assert (found.engine_own, found.direct, found.gateway) == (None, None, None)
+
+
+def test_ratios_are_taken_round_by_round() -> None:
+    """A slow round and a fast one: the median of per-round ratios is 0.9; dividing the
+    median rates (60 / 75) would say 0.8."""
+    rounds = [DecodeRound(100.0, 90.0, 90.0, 90.0), DecodeRound(50.0, 45.0, 45.0, 45.0)]
+    rounds.append(DecodeRound(75.0, 60.0, 60.0, None))
+
+    rows = decode_rows(rounds, threads=2, tokens=64)
+
+    own = next(row for row in rows if row.startswith("| the engine's own timings"))
+    assert own.split("|")[3].strip() == "0.90"
+    through = next(row for row in rows if row.startswith("| client, through hostbench"))
+    assert "0.90" in through and "0.90–0.90" in through

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from app.cli.commands.launch import DEFAULT_MODEL
 from app.concurrency_bench import local_model
 from bench.overhead import Overhead, PathStats, alternate
 from bench.report import describe_machine
+from bench.tcp_relay import relay_process
 from catalog import LocalModel
 from engines.process import free_port
 from hardware import discover
@@ -52,10 +51,10 @@ def measure(
     try:
         ready = server.wait_ready()
         body = request_body(ready["name"], model, max_tokens)
-        with tcp_relay(ready["port"]) as relay_url:
+        with relay_process(ready["port"]) as relay_url:
             paths = {
                 "direct": f"http://127.0.0.1:{ready['port']}/v1",
-                "relay": relay_url,
+                "relay": f"{relay_url}/v1",
                 "gateway": f"{server.base_url}/v1",
             }
             result = asyncio.run(alternate(paths, body, rounds))
@@ -72,21 +71,6 @@ def measure(
 
 def _paired_added(base: PathStats, path: PathStats) -> str:
     return f"{Overhead(base, path).paired_added_ms('ttft_ms'):+.2f} ms"
-
-
-@contextlib.contextmanager
-def tcp_relay(upstream_port: int) -> Iterator[str]:
-    """bench.tcp_relay in its own process in front of the engine; its base URL."""
-    port = free_port()
-    argv = [sys.executable, "-m", "bench.tcp_relay", str(upstream_port), str(port)]
-    relay = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    try:
-        if relay.stdout is None or relay.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"bench.tcp_relay did not start (exit code {relay.poll()})")
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        relay.terminate()
-        relay.wait(10)
 
 
 def _server_cpu_ms(pid: int, url: str, body: dict[str, Any], rounds: int) -> float:

@@ -68,8 +68,12 @@ async def alternate(
 
 @dataclass(frozen=True)
 class Overhead:
+    """Direct to the engine against through the gateway; `floor`, where measured, is the
+    same path through a bare TCP relay (bench.tcp_relay): what any extra process adds."""
+
     direct: PathStats
     gateway: PathStats
+    floor: PathStats | None = None
 
     def added_ms(self, metric: str, q: int) -> float:
         mine = getattr(self.gateway, metric)()[f"p{q}"]
@@ -106,7 +110,8 @@ def overhead_table(result: Overhead) -> list[str]:
         "| path | TTFT p50 | TTFT p95 | E2E p50 | E2E p95 | tok/s |",
         "|---|---|---|---|---|---|",
     ]
-    for stats in (result.direct, result.gateway):
+    measured = (result.direct, result.floor, result.gateway)
+    for stats in (path for path in measured if path is not None):
         ttft, e2e = stats.ttft(), stats.e2e()
         rows.append(
             f"| {stats.name} ({len(stats.ok)}/{len(stats.samples)} ok) | {ttft['p50']:.1f} ms "
@@ -119,12 +124,27 @@ def overhead_table(result: Overhead) -> list[str]:
 def summary_lines(result: Overhead) -> Sequence[str]:
     return [
         f"- added TTFT p50: {result.added_ms('ttft', 50):+.2f} ms, "
-        f"p95: {result.added_ms('ttft', 95):+.2f} ms",
+        f"p95: {result.added_ms('ttft', 95):+.2f} ms "
+        f"(paired median {result.paired_added_ms('ttft_ms'):+.2f} ms)",
+        *floor_lines(result),
         f"- added E2E p50: {result.added_ms('e2e', 50):+.2f} ms "
         f"(paired median {result.paired_added_e2e_ms():+.2f} ms)",
         f"- throughput ratio gateway/direct: {result.throughput_ratio():.3f}",
         *failure_lines(result.direct),
         *failure_lines(result.gateway),
+    ]
+
+
+def floor_lines(result: Overhead) -> list[str]:
+    """What a bare relay adds on this machine, and the gateway beyond it (paired TTFT)."""
+    if result.floor is None:
+        return []
+    relay = Overhead(result.direct, result.floor).paired_added_ms("ttft_ms")
+    beyond = Overhead(result.floor, result.gateway).paired_added_ms("ttft_ms")
+    return [
+        f"- a bare TCP relay (the least any extra process adds here) adds TTFT "
+        f"{relay:+.2f} ms; the gateway adds {beyond:+.2f} ms beyond it (paired medians)",
+        *failure_lines(result.floor),
     ]
 
 

@@ -1,6 +1,6 @@
 """A byte-for-byte TCP relay: the least any extra process on a request's path can add.
 
-    python -m bench.tcp_relay UPSTREAM_PORT PORT
+    python -m bench.tcp_relay UPSTREAM_PORT [PORT]     # prints "ready PORT" when listening
 
 `python -m app.gateway_bench` sends its requests through this as a third path beside
 "direct" and "through hostbench": it parses nothing and records nothing, so the time it
@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import sys
+from collections.abc import Iterator
 
 CHUNK_BYTES = 65536
 
@@ -52,16 +54,32 @@ async def start_relay(upstream_port: int, port: int = 0) -> asyncio.Server:
     return await asyncio.start_server(on_connect, "127.0.0.1", port)
 
 
+@contextlib.contextmanager
+def relay_process(upstream_port: int) -> Iterator[str]:
+    """The relay in its own process (as the gateway runs in its own) in front of
+    `upstream_port`; yields its base URL and stops it afterwards."""
+    argv = [sys.executable, "-m", "bench.tcp_relay", str(upstream_port)]
+    relay = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        line = relay.stdout.readline().split() if relay.stdout else []
+        if len(line) != 2 or line[0] != "ready":
+            raise RuntimeError(f"bench.tcp_relay did not start (exit code {relay.poll()})")
+        yield f"http://127.0.0.1:{line[1]}"
+    finally:
+        relay.terminate()
+        relay.wait(10)
+
+
 async def _serve(upstream_port: int, port: int) -> None:
     server = await start_relay(upstream_port, port)
-    print("ready", flush=True)
+    print("ready", server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
 
 
 def main(argv: list[str]) -> int:
     """Run on uvloop where it exists, as hostbench's server does."""
-    upstream_port, port = int(argv[0]), int(argv[1])
+    upstream_port, port = int(argv[0]), int(argv[1]) if len(argv) > 1 else 0
     try:
         import uvloop
     except ImportError:

@@ -29,6 +29,7 @@ from bench.overhead import (
     summary_lines,
 )
 from bench.report import describe_machine
+from bench.tcp_relay import relay_process
 from catalog import LocalModel, LocalModels, load_catalog, read_gguf_info, resolve_model
 from engines.process import free_port
 from engines.server.runner import run_event_loop
@@ -112,9 +113,11 @@ def start_baseline(
 async def measure(plan: Plan, urls: dict[str, str], body: dict[str, Any]) -> list[str]:
     """Both comparisons, as Markdown lines."""
     paths = await alternate(
-        {"direct": urls["direct"], "gateway": urls["gateway"]}, body, plan.requests
+        {"direct": urls["direct"], "bare TCP relay": urls["relay"], "gateway": urls["gateway"]},
+        body,
+        plan.requests,
     )
-    overhead = Overhead(paths["direct"], paths["gateway"])
+    overhead = Overhead(paths["direct"], paths["gateway"], floor=paths["bare TCP relay"])
     servers = {"hostbench launch": urls["gateway"], "llama_cpp.server defaults": urls["baseline"]}
     speeds = await compare_servers(servers, body, max(5, plan.requests // 5), plan.concurrency)
     return [
@@ -122,7 +125,7 @@ async def measure(plan: Plan, urls: dict[str, str], body: dict[str, Any]) -> lis
         f"Model: {plan.model}; {plan.requests} requests per path, {plan.max_tokens} tokens each",
         f"Our server: `hostbench launch {' '.join([plan.model, *plan.launch_options])}`",
         "",
-        "### Gateway overhead (sequential, alternating direct/gateway)",
+        "### Gateway overhead (sequential, alternating direct / bare TCP relay / gateway)",
         "",
         *overhead_table(overhead),
         "",
@@ -173,15 +176,17 @@ def run_overhead(argv: Sequence[str]) -> int:
         ready = server.wait_ready()
         note(f"hostbench ready ({ready['runtime']}); starting the llama_cpp.server baseline")
         baseline = start_baseline(model, baseline_port, logs / "baseline.log")
-        urls = {
-            "direct": f"http://127.0.0.1:{ready['port']}/v1",
-            "gateway": f"{server.base_url}/v1",
-            "baseline": f"http://127.0.0.1:{baseline_port}/v1",
-        }
-        note("measuring ...")
-        lines = run_event_loop(
-            measure(plan, urls, request_body(ready["name"], model, plan.max_tokens))
-        )
+        with relay_process(ready["port"]) as relay_url:
+            urls = {
+                "direct": f"http://127.0.0.1:{ready['port']}/v1",
+                "relay": f"{relay_url}/v1",
+                "gateway": f"{server.base_url}/v1",
+                "baseline": f"http://127.0.0.1:{baseline_port}/v1",
+            }
+            note("measuring ...")
+            lines = run_event_loop(
+                measure(plan, urls, request_body(ready["name"], model, plan.max_tokens))
+            )
     finally:
         server.stop()
         if baseline is not None:

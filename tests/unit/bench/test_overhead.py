@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.loadgen import StreamSample
-from bench.overhead import Overhead, PathStats, summary_lines
+from bench.overhead import Overhead, PathStats, overhead_table, summary_lines
 
 
 def ok(e2e_ms: float) -> StreamSample:
@@ -30,3 +30,20 @@ def test_summary_counts_each_distinct_failure() -> None:
     lines = summary_lines(Overhead(direct, gateway))
     assert "- direct: 2 failed: ServerDisconnectedError" in lines
     assert "- gateway: 1 failed: HTTP 503" in lines
+
+
+def test_the_floor_separates_the_relay_from_the_gateway_beyond_it() -> None:
+    def ttft(ms: float) -> StreamSample:
+        return StreamSample(True, ms, 100.0, 8)
+
+    direct = PathStats("direct", (ttft(20), ttft(30), ttft(20)))
+    relay = PathStats("bare TCP relay", (ttft(21), ttft(31), ttft(21.5)))
+    gateway = PathStats("gateway", (ttft(23), ttft(33), ttft(23)))
+
+    lines = summary_lines(Overhead(direct, gateway, floor=relay))
+
+    floor = next(line for line in lines if "bare TCP relay" in line)
+    assert "adds TTFT +1.00 ms" in floor
+    assert "adds +2.00 ms beyond it" in floor
+    assert any("paired median +3.00 ms" in line for line in lines)
+    assert len(overhead_table(Overhead(direct, gateway, floor=relay))) == 2 + 3

@@ -34,6 +34,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
+LOG_ROTATE_BYTES = 32 << 20
+"""An engine's log past this size is moved aside (to NAME.log.1, replacing the one before)
+when the engine next starts: engines append to it on every start and llama-server writes
+a few lines per request, so a long-lived server's log would otherwise only grow."""
+
+
+def rotate_log(log_path: Path, limit_bytes: int = LOG_ROTATE_BYTES) -> bool:
+    """Move `log_path` to `log_path.1` if it is larger than `limit_bytes`; say if it was."""
+    try:
+        if log_path.stat().st_size <= limit_bytes:
+            return False
+    except FileNotFoundError:
+        return False
+    log_path.replace(log_path.with_name(log_path.name + ".1"))
+    return True
+
+
 def launcher_argv(argv: Sequence[str]) -> list[str]:
     """Wrap `argv` so the process dies with this one."""
     return [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *argv]

@@ -165,6 +165,7 @@ class ManagedEngine:
 
     def _write_log_header(self, spec: LaunchSpec) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        process.rotate_log(self.log_path)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         with self.log_path.open("a") as log_file:
             log_file.write(f"\n=== hostbench {stamp}: starting {' '.join(spec.argv)}\n")

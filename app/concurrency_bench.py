@@ -8,7 +8,9 @@ against `llama-bench`'s tg rate with the same threads. Markdown on stdout.
 The baseline is started as its users start it, plus `--interrupt_requests False`: with its
 default it ends a running stream when another request arrives, so its answers would not be
 complete and its "throughput" not comparable. Levels are measured one after the other,
-each on both servers back to back, so both see the same machine state.
+each on both servers back to back, so both see the same machine state: first streamed
+answers, ours through hostbench; then whole answers straight to each engine (no gateway,
+and no client parsing tokens on the cores the engines use).
 
 The single-stream decode is compared in rounds: llama-bench's tg rate, then one request
 straight to the engine and one through hostbench, each round's rates divided by that
@@ -25,14 +27,14 @@ import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.background import BackgroundServer
 from app.cli.commands.bench import request_body, start_baseline
-from bench.loadgen import StreamSample
+from bench.loadgen import StreamSample, stream_chat, unary_chat
 from bench.overhead import aggregate_throughput, alternate
 from bench.report import describe_machine
 from catalog import LocalModel, LocalModels, load_catalog, resolve_model
@@ -42,6 +44,7 @@ from hardware import discover
 from profiles import Locations
 
 LEVELS = (1, 4, 8)
+Send = Callable[..., Awaitable[StreamSample]]
 NO_INTERRUPTS = ("--interrupt_requests", "False")
 """The baseline finishes every concurrent answer (its default cuts them off)."""
 
@@ -112,12 +115,15 @@ def _median(values: Sequence[float]) -> str:
     return f"{statistics.median(values):.1f}" if values else "–"
 
 
-async def levels(urls: dict[str, str], body: dict[str, Any]) -> dict[str, dict[int, float]]:
+async def levels(
+    urls: dict[str, str], body: dict[str, Any], send: Send = stream_chat
+) -> dict[str, dict[int, float]]:
     """Aggregate tok/s per server and level; both servers back to back at each level."""
     found: dict[str, dict[int, float]] = {name: {} for name in urls}
     for level in LEVELS:
         for name, url in urls.items():
-            rate, samples = await aggregate_throughput(url, body, max(4, 2 * level), level)
+            requests = max(4, 2 * level)
+            rate, samples = await aggregate_throughput(url, body, requests, level, send)
             complete = sum(1 for s in samples if s.ok and s.output_tokens == body["max_tokens"])
             if complete < len(samples):
                 note = f"{name} at {level} streams: {complete}/{len(samples)} complete answers"
@@ -127,15 +133,17 @@ async def levels(urls: dict[str, str], body: dict[str, Any]) -> dict[str, dict[i
 
 
 def ratio_rows(runs: list[dict[str, dict[int, float]]]) -> list[str]:
-    """One row per level: each repetition's figures, and the median ratio."""
+    """One row per level: each repetition's figures for ours (the first server) and the
+    baseline (the second), and the median of their ratios."""
+    ours_name, base_name = runs[0]
     rows = [
-        "| streams | hostbench launch tok/s (each repetition) | llama_cpp.server tok/s "
+        f"| in flight | {ours_name} tok/s (each repetition) | {base_name} tok/s "
         "(each repetition) | median ratio |",
         "|---|---|---|---|",
     ]
     for n in LEVELS:
-        ours = [run["hostbench launch"][n] for run in runs]
-        base = [run["llama_cpp.server"][n] for run in runs]
+        ours = [run[ours_name][n] for run in runs]
+        base = [run[base_name][n] for run in runs]
         ratio = statistics.median(o / b for o, b in zip(ours, base, strict=True))
         rows.append(f"| {n} | {_figures(ours)} | {_figures(base)} | {ratio:.2f}x |")
     return rows
@@ -159,6 +167,15 @@ class Session:
     def repetition(self) -> dict[str, dict[int, float]]:
         return asyncio.run(levels(self.urls, self.body))
 
+    def engines_alone(self) -> dict[str, dict[int, float]]:
+        """The same levels, whole answers straight to each engine: no gateway, and no
+        client parsing tokens on the cores the engines use."""
+        urls = {
+            "our launch's llama-server": self.engine_url,
+            "llama_cpp.server": self.urls["llama_cpp.server"],
+        }
+        return asyncio.run(levels(urls, self.body, unary_chat))
+
     def decode_round(self, binary: Path) -> DecodeRound:
         args = self.args
         tg = llama_bench_tg(binary, self.model, args.threads, args.max_tokens)
@@ -172,7 +189,10 @@ def report(session: Session, launch: list[str], runtime: str) -> list[str]:
     runs = [session.repetition() for _ in range(args.repeat)]
     lines = [f"Machine: {describe_machine(discover())}", ""]
     lines += [f"Our launch: {runtime}, `hostbench launch {' '.join(launch)}`", ""]
-    lines += ratio_rows(runs)
+    lines += ["Streamed answers, ours through hostbench:", "", *ratio_rows(runs)]
+    alone = [session.engines_alone() for _ in range(args.repeat)]
+    lines += ["", "Whole answers (not streamed), straight to each engine:", ""]
+    lines += ratio_rows(alone)
     if args.llama_bench is not None:
         rounds = [session.decode_round(args.llama_bench) for _ in range(args.rounds)]
         lines += ["", *decode_rows(rounds, args.threads, args.max_tokens)]

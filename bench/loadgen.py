@@ -127,9 +127,25 @@ async def stream_chat(
 ) -> StreamSample:
     """Send one streamed chat request and time it; a kept-alive connection the server
     closed before answering (no byte received) is retried once, like any HTTP client."""
-    sample = await _stream_chat_once(client, base_url, body, headers)
+    return await _retrying_stale(_stream_chat_once, client, base_url, body, headers)
+
+
+_Once = Callable[
+    [aiohttp.ClientSession, str, Mapping[str, Any], Mapping[str, str] | None],
+    Awaitable[StreamSample],
+]
+
+
+async def _retrying_stale(
+    once: _Once,
+    client: aiohttp.ClientSession,
+    base_url: str,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str] | None,
+) -> StreamSample:
+    sample = await once(client, base_url, body, headers)
     if not sample.ok and sample.ttft_ms is None and sample.stale_connection:
-        sample = await _stream_chat_once(client, base_url, body, headers)
+        sample = await once(client, base_url, body, headers)
     return sample
 
 
@@ -159,6 +175,46 @@ async def _stream_chat_once(
         return _failed(clock, f"{type(error).__name__}: {error}", stale_connection=True)
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         return _failed(clock, f"{type(error).__name__}: {error}")
+    return _completed(clock)
+
+
+async def unary_chat(
+    client: aiohttp.ClientSession,
+    base_url: str,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str] | None = None,
+) -> StreamSample:
+    """Send one non-streamed chat request and time it (TTFT is the whole answer's time):
+    the client reads one body per answer instead of parsing every token, for measuring a
+    server's throughput on a machine whose cores the client shares. Retried once like
+    `stream_chat`."""
+    return await _retrying_stale(_unary_chat_once, client, base_url, body, headers)
+
+
+async def _unary_chat_once(
+    client: aiohttp.ClientSession,
+    base_url: str,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str] | None,
+) -> StreamSample:
+    payload = {**body, "stream": False}
+    clock = _Clock()
+    try:
+        async with client.post(
+            f"{base_url}/chat/completions", json=payload, headers=headers
+        ) as response:
+            if response.status != 200:
+                text = (await response.read()).decode(errors="replace")[:300]
+                return _failed(clock, f"HTTP {response.status}: {text}")
+            answer = await response.json(content_type=None)
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
+        return _failed(clock, f"{type(error).__name__}: {error}", stale_connection=True)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        return _failed(clock, f"{type(error).__name__}: {error}")
+    if not isinstance(answer, dict) or "error" in answer:
+        return _failed(clock, str(_error_of(answer)))
+    clock.ttft_ms = clock.last_ms = _elapsed_ms(clock)
+    clock.chunk({"usage": answer.get("usage"), "timings": answer.get("timings")})
     return _completed(clock)
 
 

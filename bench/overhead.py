@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,13 +94,18 @@ class Overhead:
 
 
 async def aggregate_throughput(
-    base_url: str, body: Mapping[str, Any], requests: int, concurrency: int
+    base_url: str,
+    body: Mapping[str, Any],
+    requests: int,
+    concurrency: int,
+    send: Callable[..., Awaitable[StreamSample]] = stream_chat,
 ) -> tuple[float, list[StreamSample]]:
-    """Output tokens per second of wall time with `concurrency` streams in flight."""
+    """Output tokens per second of wall time with `concurrency` requests in flight, each
+    sent with `send` (streamed; `unary_chat` for whole answers)."""
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT, connector=connector) as client:
         samples, wall_s = await run_concurrent(
-            requests, concurrency, lambda _: stream_chat(client, base_url, body)
+            requests, concurrency, lambda _: send(client, base_url, body)
         )
     return sum(s.output_tokens for s in samples if s.ok) / wall_s, samples
 

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.cli import main
 from app.cli.exit_codes import ExitCode
 from bench import Store
-from bench.loadgen import StreamSample, stream_chat
-from bench.overhead import CLIENT_TIMEOUT
+from bench.loadgen import StreamSample, stream_chat, unary_chat
+from bench.overhead import CLIENT_TIMEOUT, aggregate_throughput
 from bench.prompts import LlamaCppTokenizer, synthetic_prompts
 from bench.runs import BenchRuns
 from bench.session import BenchPlan, run_sweep_blocking
@@ -183,3 +183,38 @@ def test_sequential_streams_on_kept_alive_connections_all_complete(server: Serve
 
     samples = asyncio.run(six_in_a_row())
     assert [s.error for s in samples] == [None] * 6
+
+
+def test_whole_answers_through_the_load_generator_count_every_token(
+    server: ServerProcess,
+) -> None:
+    """`unary_chat` (non-streamed, for throughput without a client parsing tokens): 4
+    answers, 2 at a time, each with the server's token count and its time."""
+    body = {
+        "model": DEFAULT_MODEL,
+        "max_tokens": 12,
+        "messages": [{"role": "user", "content": "Count to twenty."}],
+        "ignore_eos": True,
+    }
+    engine_url = f"http://127.0.0.1:{server.engine()['port']}/v1"
+
+    rate, samples = asyncio.run(aggregate_throughput(engine_url, body, 4, 2, unary_chat))
+
+    assert all(s.ok and s.tokens_from_usage and 0 < s.output_tokens <= 12 for s in samples)
+    if server.ready["runtime"] == "llama-server":  # llama_cpp.server ignores ignore_eos
+        assert [s.output_tokens for s in samples] == [12] * 4
+    assert all(s.ttft_ms == s.e2e_ms and s.e2e_ms > 0 for s in samples)
+    assert rate > 0
+
+
+def test_a_refused_whole_answer_is_a_failed_sample_with_the_servers_reason(
+    server: ServerProcess,
+) -> None:
+    async def ask() -> StreamSample:
+        async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as client:
+            body = {"model": "no-such-model", "messages": [{"role": "user", "content": "Hi"}]}
+            return await unary_chat(client, server.openai_url, body)
+
+    sample = asyncio.run(ask())
+
+    assert not sample.ok and sample.error is not None and "HTTP 404" in sample.error

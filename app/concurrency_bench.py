@@ -27,14 +27,14 @@ import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.background import BackgroundServer
 from app.cli.commands.bench import request_body, start_baseline
-from bench.loadgen import StreamSample, stream_chat, unary_chat
+from bench.loadgen import ChatSender, StreamSample, stream_chat, unary_chat
 from bench.overhead import aggregate_throughput, alternate
 from bench.report import describe_machine
 from catalog import LocalModel, LocalModels, load_catalog, resolve_model
@@ -44,7 +44,6 @@ from hardware import discover
 from profiles import Locations
 
 LEVELS = (1, 4, 8)
-Send = Callable[..., Awaitable[StreamSample]]
 NO_INTERRUPTS = ("--interrupt_requests", "False")
 """The baseline finishes every concurrent answer (its default cuts them off)."""
 
@@ -116,7 +115,7 @@ def _median(values: Sequence[float]) -> str:
 
 
 async def levels(
-    urls: dict[str, str], body: dict[str, Any], send: Send = stream_chat
+    urls: dict[str, str], body: dict[str, Any], send: ChatSender = stream_chat
 ) -> dict[str, dict[int, float]]:
     """Aggregate tok/s per server and level; both servers back to back at each level."""
     found: dict[str, dict[int, float]] = {name: {} for name in urls}

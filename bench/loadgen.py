@@ -130,14 +130,16 @@ async def stream_chat(
     return await _retrying_stale(_stream_chat_once, client, base_url, body, headers)
 
 
-_Once = Callable[
+ChatSender = Callable[
     [aiohttp.ClientSession, str, Mapping[str, Any], Mapping[str, str] | None],
     Awaitable[StreamSample],
 ]
+"""How a request is sent and timed: `stream_chat` or `unary_chat` (client, base URL, body,
+headers)."""
 
 
 async def _retrying_stale(
-    once: _Once,
+    once: ChatSender,
     client: aiohttp.ClientSession,
     base_url: str,
     body: Mapping[str, Any],
@@ -214,7 +216,7 @@ async def _unary_chat_once(
     if not isinstance(answer, dict) or "error" in answer:
         return _failed(clock, str(_error_of(answer)))
     clock.ttft_ms = clock.last_ms = _elapsed_ms(clock)
-    clock.chunk({"usage": answer.get("usage"), "timings": answer.get("timings")})
+    clock.chunk({key: answer[key] for key in ("usage", "timings") if key in answer})
     return _completed(clock)
 
 

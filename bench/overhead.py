@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from bench.loadgen import StreamSample, run_concurrent, stream_chat
+from bench.loadgen import ChatSender, StreamSample, run_concurrent, stream_chat
 from bench.stats import percentile, summarize
 
 CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_read=600)
@@ -98,14 +98,14 @@ async def aggregate_throughput(
     body: Mapping[str, Any],
     requests: int,
     concurrency: int,
-    send: Callable[..., Awaitable[StreamSample]] = stream_chat,
+    send: ChatSender = stream_chat,
 ) -> tuple[float, list[StreamSample]]:
     """Output tokens per second of wall time with `concurrency` requests in flight, each
     sent with `send` (streamed; `unary_chat` for whole answers)."""
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT, connector=connector) as client:
         samples, wall_s = await run_concurrent(
-            requests, concurrency, lambda _: send(client, base_url, body)
+            requests, concurrency, lambda _: send(client, base_url, body, None)
         )
     return sum(s.output_tokens for s in samples if s.ok) / wall_s, samples
 

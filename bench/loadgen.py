@@ -158,26 +158,18 @@ async def _stream_chat_once(
     headers: Mapping[str, str] | None,
 ) -> StreamSample:
     payload = {**body, "stream": True, "stream_options": {"include_usage": True}}
-    clock = _Clock()
-    try:
-        async with client.post(
-            f"{base_url}/chat/completions", json=payload, headers=headers
-        ) as response:
-            if response.status != 200:
-                text = (await response.read()).decode(errors="replace")[:300]
-                return _failed(clock, f"HTTP {response.status}: {text}")
-            async for line in response.content:
-                if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
-                    parsed = json.loads(line[5:])
-                    if not isinstance(parsed, dict) or "error" in parsed:
-                        return _failed(clock, str(_error_of(parsed)))
-                    clock.chunk(parsed)
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
-        # a reused connection the server had closed: dropped, or unwritable
-        return _failed(clock, f"{type(error).__name__}: {error}", stale_connection=True)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-        return _failed(clock, f"{type(error).__name__}: {error}")
-    return _completed(clock)
+    return await _send_chat(client, base_url, payload, headers, _read_events)
+
+
+async def _read_events(response: aiohttp.ClientResponse, clock: _Clock) -> StreamSample | None:
+    """Time each streamed event; an error event ends the sample as failed."""
+    async for line in response.content:
+        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
+            parsed = json.loads(line[5:])
+            if not isinstance(parsed, dict) or "error" in parsed:
+                return _failed(clock, str(_error_of(parsed)))
+            clock.chunk(parsed)
+    return None
 
 
 async def unary_chat(
@@ -199,7 +191,31 @@ async def _unary_chat_once(
     body: Mapping[str, Any],
     headers: Mapping[str, str] | None,
 ) -> StreamSample:
-    payload = {**body, "stream": False}
+    return await _send_chat(client, base_url, {**body, "stream": False}, headers, _read_answer)
+
+
+async def _read_answer(response: aiohttp.ClientResponse, clock: _Clock) -> StreamSample | None:
+    """Time the whole answer and take its token counts (and engine timings)."""
+    answer = await response.json(content_type=None)
+    if not isinstance(answer, dict) or "error" in answer:
+        return _failed(clock, str(_error_of(answer)))
+    clock.ttft_ms = clock.last_ms = _elapsed_ms(clock)
+    clock.chunk({key: answer[key] for key in ("usage", "timings") if key in answer})
+    return None
+
+
+ResponseReader = Callable[[aiohttp.ClientResponse, _Clock], Awaitable[StreamSample | None]]
+
+
+async def _send_chat(
+    client: aiohttp.ClientSession,
+    base_url: str,
+    payload: Mapping[str, Any],
+    headers: Mapping[str, str] | None,
+    read: ResponseReader,
+) -> StreamSample:
+    """POST a chat request and time it: `read` takes a 200 answer into the clock (or returns
+    a failed sample); an HTTP error, a bad body or a dropped connection is a failed sample."""
     clock = _Clock()
     try:
         async with client.post(
@@ -208,16 +224,13 @@ async def _unary_chat_once(
             if response.status != 200:
                 text = (await response.read()).decode(errors="replace")[:300]
                 return _failed(clock, f"HTTP {response.status}: {text}")
-            answer = await response.json(content_type=None)
+            failure = await read(response, clock)
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
+        # a reused connection the server had closed: dropped, or unwritable
         return _failed(clock, f"{type(error).__name__}: {error}", stale_connection=True)
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         return _failed(clock, f"{type(error).__name__}: {error}")
-    if not isinstance(answer, dict) or "error" in answer:
-        return _failed(clock, str(_error_of(answer)))
-    clock.ttft_ms = clock.last_ms = _elapsed_ms(clock)
-    clock.chunk({key: answer[key] for key in ("usage", "timings") if key in answer})
-    return _completed(clock)
+    return failure or _completed(clock)
 
 
 def _error_of(parsed: Any) -> Any:

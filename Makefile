@@ -14,7 +14,7 @@ BUILD := $(BIN)/python engines/llamacpp/build.py
 DEFAULT_MODEL := smollm2-135m-instruct
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lint screenshots clean llama-server
+.PHONY: run test setup lint screenshots clean llama-server check-vllm
 
 run: setup
 	$(BIN)/hostbench
@@ -31,19 +31,31 @@ $(STAMP): pyproject.toml engines/llamacpp/build.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "cmake>=3.21"
 	@echo "llama.cpp backend: $$($(BUILD) backend)"
-	@echo "Building llama.cpp and llama-cpp-python if this machine has no cached build (one compile, 10-15 minutes on 2 cores) ..."
+	@echo "llama.cpp and llama-cpp-python: $$($(BUILD) cached)"
 	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps "$$($(BUILD) wheel)"
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/hostbench engines build
 	$(BIN)/hostbench pull $(DEFAULT_MODEL)
 	touch $(STAMP)
 
+# hostbench's vLLM command lines and metric names against vLLM's own parser and source (tests
+# marked `vllm`). vLLM and its CUDA libraries (several GB; no GPU needed to parse) and Ray go
+# into a venv of their own, in the version range of pyproject's `vllm` extra; point
+# VLLM_PYTHON at an existing one to skip the install.
+VLLM_VENV ?= .venv-vllm
+VLLM_PYTHON ?= $(VLLM_VENV)/bin/python
+VLLM_REQUIREMENT = $$($(BIN)/python -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['vllm'][0])")
+
+check-vllm: setup
+	test -x $(VLLM_PYTHON) || { $(PYTHON) -m venv $(VLLM_VENV) && $(VLLM_VENV)/bin/python -m pip install "$(VLLM_REQUIREMENT)" "ray>=2.60"; }
+	HOSTBENCH_VLLM_PYTHON=$(VLLM_PYTHON) $(BIN)/python -m pytest -p no:xdist -m vllm tests/unit/engines
+
 # llama-server alone (already part of the set-up): from the one-compile build, or built.
 llama-server: setup
 	$(BIN)/hostbench engines build
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .mypy_cache .ruff_cache
 
 screenshots: setup
 	$(BIN)/python screenshots/make.py

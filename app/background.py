@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from control.api import EngineStatus
+
 
 class BackgroundServerError(RuntimeError):
     """The child server exited or did not become ready; the message has its stderr tail."""
@@ -85,6 +87,10 @@ class BackgroundServer:
                 return event
         raise BackgroundServerError(f"server not ready after {timeout_s:.0f} s")
 
+    def wait_engine(self, timeout_s: float = 180) -> EngineStatus:
+        """`wait_ready` for `launch`: the ready line carries the engine's status."""
+        return EngineStatus.model_validate(self.wait_ready(timeout_s))
+
     def stop(self, timeout_s: float = 60) -> int:
         """SIGTERM and wait (the server drains, then stops its engines)."""
         try:
@@ -106,6 +112,10 @@ class DetachedServer:
     """`hostbench serve` in its own session, so it can outlive the front end that started
     it (the workbench asks on quit whether to keep the models running).
 
+    It is tied to this process all the same (`server.exit_with_pid`): should the front end
+    die without asking, killed or crashed, the server stops with its engines. `detach()`
+    (the answer "keep running") cuts the tie.
+
     Readiness is the server answering /health, judged by the caller's `probe`; its stderr
     goes to a log file the error message points at.
     """
@@ -126,9 +136,10 @@ class DetachedServer:
         command = [sys.executable, "-m", "app", "serve", "--port", str(port)]
         command += ["--host", host] if host else []
         with log_path.open("ab") as log_file:
+            tie = {"HOSTBENCH_SERVER__EXIT_WITH_PID": str(os.getpid())}
             proc = subprocess.Popen(
                 command,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **tie, **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log_file,
@@ -159,6 +170,12 @@ class DetachedServer:
                 )
             time.sleep(0.1)
         raise BackgroundServerError(f"hostbench serve not ready after {timeout_s:.0f} s")
+
+    def detach(self) -> None:
+        """Let the server outlive this process (SIGUSR1; where there is none, the server
+        was never tied)."""
+        if self.proc.poll() is None and hasattr(signal, "SIGUSR1"):
+            self.proc.send_signal(signal.SIGUSR1)
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         """SIGTERM (the server drains, then stops its engines) and wait; None if it lingers."""

@@ -1,7 +1,7 @@
-"""Measuring: request records, the SQLite store, load generation, live metrics and cost.
+"""Measuring: the thread that writes request records, load generation, live metrics and cost.
 
 Public surface for front ends:
-- records and storage: `RequestRecord`, `RequestStatus`, `RequestRecorder`, `Store`;
+- recording: `RequestRecorder` (the records and the store itself are in `storage`);
 - load tests: `Target`, `BenchPlan`, `SweepHooks`, `SweepProgress`, `run_sweep` /
   `run_sweep_blocking` (bench.session), prompts (bench.prompts), stored runs `BenchRuns`;
 - live metrics: `LiveMetrics` (bench.live);
@@ -9,7 +9,5 @@ Public surface for front ends:
 """
 
 from bench.recorder import RequestRecorder
-from bench.records import RequestRecord, RequestStatus
-from bench.store import Store, StoreError
 
-__all__ = ["RequestRecord", "RequestRecorder", "RequestStatus", "Store", "StoreError"]
+__all__ = ["RequestRecorder"]

@@ -81,7 +81,7 @@ def local_figures(run: BenchRun, inputs: CostInputs) -> LocalFigures:
     m = run.metrics
     cost = run_cost(inputs, m.output_throughput, run.input_tokens_per_s, run.prefill_share)
     limit = run.decode_limit
-    ratio = m.total_input_tokens / m.total_output_tokens if m.total_output_tokens else 0.0
+    ratio = run.total_input_tokens / m.total_output_tokens if m.total_output_tokens else 0.0
     return LocalFigures(
         run_id=run.id,
         created_at=run.created_at,
@@ -93,8 +93,13 @@ def local_figures(run: BenchRun, inputs: CostInputs) -> LocalFigures:
         decode_bound_tokens_per_s=limit.bound_tokens_per_s if limit else None,
         input_per_output=ratio,
         cost=cost,
-        source=f"bench run {run.id} on this machine, {day(run.created_at)}",
+        source=f"bench run {run.id}{_launched_with(run)} on this machine, {day(run.created_at)}",
     )
+
+
+def _launched_with(run: BenchRun) -> str:
+    """` (parallel=2)` for a run of `bench --vary`: which of its servers this was."""
+    return f" ({run.series})" if run.series else ""
 
 
 def measured_offer(price: HostedPrice, endpoint_runs: Sequence[BenchRun]) -> Measured | None:
@@ -182,9 +187,24 @@ def _notes(
     missing = [k for k in extra_keys if table.get(k) is None]
     if missing:
         notes.append(f"not in the price table: {', '.join(missing)} (see `hostbench prices`)")
+    if not run.input_tokens_counted:
+        notes.append(_uncounted_input_note(run))
     if inputs.basis == "none":
         notes.append(
             "no cost for this machine: power unknown and no rental or purchase price set "
             "(settings [cost]: power_w, rental_usd_per_hour or hardware_usd)"
         )
     return notes
+
+
+def _uncounted_input_note(run: BenchRun) -> str:
+    """Said whenever the input figures do not come from the server's own count."""
+    if run.total_input_tokens:
+        return (
+            f"input tokens: the server sent no usage, so the prompts' own length "
+            f"({run.prompts.get('input_len')} tokens each, chat template not counted) stands in"
+        )
+    return (
+        "input tokens unknown (the server sent no usage and the prompts have no set length): "
+        "input price and the blended bill leave input out"
+    )

@@ -1,4 +1,5 @@
-"""What a token costs on this machine (DESIGN.md "Cost"), and when self-hosting pays off.
+"""What a token costs on this machine (docs/architecture.md, "Cost"), and when
+self-hosting pays off.
 
 - rented or amortized hardware: `usd_per_hour / (tokens_per_s x 3600) x 1e6`, divided by
   utilization (an idle hour costs the same as a busy one);
@@ -186,3 +187,12 @@ def break_even(
     volume = None if margin <= 0 else fixed_per_day / margin * 1e6
     capacity = output_tokens_per_s * 86400.0
     return BreakEven(volume, capacity, fixed_per_day, variable, hosted_usd_per_mtok)
+
+
+def tokens_per_s_to_match(usd_per_hour: float, hosted_usd_per_mtok: float) -> float | None:
+    """The output rate at which an hour here costs what a hosted offer charges for the same
+    tokens: `usd_per_hour / (hosted $/1M x 3600) x 1e6`. None: no hourly cost, or a free
+    offer. What a bench has to reach before self-hosting can pay."""
+    if usd_per_hour <= 0 or hosted_usd_per_mtok <= 0:
+        return None
+    return usd_per_hour / (hosted_usd_per_mtok * 3600.0) * 1e6

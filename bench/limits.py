@@ -64,10 +64,31 @@ def decode_bound(
 
 
 def kv_bytes_per_token(
-    n_layers: int, n_kv_heads: int, head_dim: int, bytes_per_value: float = 2.0
+    n_layers: int,
+    n_kv_heads: int,
+    head_dim: int,
+    bytes_per_value: float = 2.0,
+    *,
+    head_dim_v: int | None = None,
+    bytes_per_value_v: float | None = None,
 ) -> int:
-    """K and V for one token of context across all layers (f16 cache by default)."""
-    return int(n_layers * n_kv_heads * head_dim * 2 * bytes_per_value)
+    """K and V for one token of context across `n_layers` layers (f16 cache by default);
+    V has K's head width and cache type unless given. The one KV-size formula: the
+    llama.cpp fit (catalog.fit), the decode reads (catalog.fit_decode) and vLLM's memory
+    (engines.vllm.memory) all call it."""
+    width_v = head_dim if head_dim_v is None else head_dim_v
+    value_v = bytes_per_value if bytes_per_value_v is None else bytes_per_value_v
+    return round(n_layers * n_kv_heads * (head_dim * bytes_per_value + width_v * value_v))
+
+
+def stream_kv_bytes(
+    kv_per_token: int, window_kv_per_token: int, sliding_window: int | None, tokens: float
+) -> int:
+    """One stream's KV cache read per decode step at `tokens` of context: the
+    sliding-window layers (`window_kv_per_token`) read at most `sliding_window` tokens."""
+    tokens = max(tokens, 0.0)
+    window = min(tokens, sliding_window or 0)
+    return int(kv_per_token * tokens + window_kv_per_token * window)
 
 
 def measure_ram_bandwidth(size_mib: int = 256, repeats: int = 5) -> float:
@@ -114,12 +135,21 @@ class LimitInputs:
     kv_bytes_per_token: int
     max_batch: int | None = None
     """The engine's parallel slots: more streams than this queue, they do not batch."""
+    window_kv_bytes_per_token: int = 0
+    """KV bytes per token of the sliding-window layers, which read at most
+    `sliding_window` tokens (`kv_bytes_per_token` covers the other layers)."""
+    sliding_window: int | None = None
 
     def for_run(self, concurrency: int, context_tokens: float) -> DecodeLimit:
         """The bound at this concurrency, with each stream holding `context_tokens` of KV
         (prompt plus half the answer, on average over its decode)."""
         batch = min(concurrency, self.max_batch) if self.max_batch else concurrency
-        kv = int(self.kv_bytes_per_token * max(context_tokens, 0.0))
+        kv = stream_kv_bytes(
+            self.kv_bytes_per_token,
+            self.window_kv_bytes_per_token,
+            self.sliding_window,
+            context_tokens,
+        )
         return decode_bound(self.bandwidth, self.weights_bytes, kv, batch)
 
     def as_dict(self) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.records import RequestRecord, RequestStatus
 from bench.stats import summarize
+from storage.records import RequestRecord, RequestStatus
 
 WINDOWS_S = {"1m": 60.0, "15m": 900.0}
 UNROUTED = "(unrouted)"

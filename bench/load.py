@@ -111,8 +111,14 @@ async def run_load(
             return sample
 
         started = time.perf_counter()
-        tasks = await _issue(prompts, one, arrival_delays(total, request_rate, seed), cancel)
-        samples = await _gather(tasks, cancel)
+        tasks: list[asyncio.Task[StreamSample]] = []
+        try:
+            await _issue(prompts, one, arrival_delays(total, request_rate, seed), cancel, tasks)
+            samples = await _gather(tasks, cancel)
+        finally:
+            # Ctrl-C cancels this coroutine: end every request before the session closes,
+            # or one would go on into a closed session and print a traceback at exit
+            await _abandon([task for task in tasks if not task.done()])
         return LoadResult(tuple(samples), time.perf_counter() - started)
 
 
@@ -121,8 +127,9 @@ async def _issue(
     one: Callable[[Prompt], Any],
     delays: Sequence[float],
     cancel: threading.Event | None,
-) -> list[asyncio.Task[StreamSample]]:
-    tasks: list[asyncio.Task[StreamSample]] = []
+    tasks: list[asyncio.Task[StreamSample]],
+) -> None:
+    """Start a task per prompt into `tasks`, each after its delay."""
     for prompt, delay in zip(prompts, delays, strict=True):
         if delay:
             await asyncio.sleep(delay)
@@ -130,7 +137,6 @@ async def _issue(
             await _abandon(tasks)
             raise BenchCancelled("cancelled before every request was sent")
         tasks.append(asyncio.create_task(one(prompt)))
-    return tasks
 
 
 async def _gather(

@@ -1,6 +1,7 @@
 """Timing streamed chat requests against any OpenAI-compatible endpoint.
 
-Metrics follow DESIGN.md (vLLM's definitions): TTFT is send → first chunk with non-empty
+Metrics follow docs/architecture.md, "Measuring" (vLLM's definitions): TTFT is send →
+first chunk with non-empty
 `choices`; ITL the gaps between content chunks; E2E send → last content chunk; output
 tokens from the server's `usage` (requested with `stream_options.include_usage`), else
 the number of content chunks. llama-server's own `timings` (final chunk) are kept beside
@@ -10,13 +11,14 @@ ours, so the two clocks can be checked against each other.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+from bench.sse import parse_data, payloads, split_events
 
 
 @dataclass(frozen=True)
@@ -163,11 +165,11 @@ async def _stream_chat_once(
 
 async def _read_events(response: aiohttp.ClientResponse, clock: _Clock) -> StreamSample | None:
     """Time each streamed event; an error event ends the sample as failed."""
-    async for line in response.content:
-        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
-            parsed = json.loads(line[5:])
-            if not isinstance(parsed, dict) or "error" in parsed:
-                return _failed(clock, str(_error_of(parsed)))
+    async for events in split_events(response.content.iter_any()):
+        for data in payloads(events):
+            parsed = parse_data(data)
+            if parsed is None or "error" in parsed:
+                return _failed(clock, str(_error_of(data if parsed is None else parsed)))
             clock.chunk(parsed)
     return None
 

@@ -1,4 +1,5 @@
-"""Run-level metrics of a load test, as vLLM's `bench serve` computes them (DESIGN.md).
+"""Run-level metrics of a load test, as vLLM's `bench serve` computes them (docs/architecture.md,
+"Measuring").
 
 Per request (bench.loadgen.StreamSample): TTFT, E2E, ITL gaps and output tokens from the
 server's `usage`. Per run: throughput over the run's wall time, and percentiles with numpy's

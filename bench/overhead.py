@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,13 @@ from bench.loadgen import ChatSender, StreamSample, run_concurrent, stream_chat
 from bench.stats import percentile, summarize
 
 CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_read=600)
+
+StepProgress = Callable[[str, int, int], None]
+"""(step, requests done, requests in the step): called after every request."""
+
+
+def _silent(_step: str, _done: int, _total: int) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -54,15 +61,20 @@ class PathStats:
 
 
 async def alternate(
-    paths: Mapping[str, str], body: Mapping[str, Any], rounds: int
+    paths: Mapping[str, str],
+    body: Mapping[str, Any],
+    rounds: int,
+    progress: StepProgress = _silent,
+    step: str = "alternating requests",
 ) -> dict[str, PathStats]:
     """Send `rounds` requests to each path, interleaved, one at a time."""
     samples: dict[str, list[StreamSample]] = {name: [] for name in paths}
-    names = list(paths)
+    names, total = list(paths), rounds * len(paths)
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as client:
         for round_ in range(rounds):
             for name in names if round_ % 2 == 0 else reversed(names):
                 samples[name].append(await stream_chat(client, paths[name], body))
+                progress(step, sum(map(len, samples.values())), total)
     return {name: PathStats(name, tuple(found)) for name, found in samples.items()}
 
 
@@ -99,14 +111,24 @@ async def aggregate_throughput(
     requests: int,
     concurrency: int,
     send: ChatSender = stream_chat,
+    *,
+    progress: StepProgress = _silent,
+    step: str = "concurrent requests",
 ) -> tuple[float, list[StreamSample]]:
     """Output tokens per second of wall time with `concurrency` requests in flight, each
     sent with `send` (streamed; `unary_chat` for whole answers)."""
     connector = aiohttp.TCPConnector(limit=0)
+    done = 0
+
+    async def one(_index: int) -> StreamSample:
+        nonlocal done
+        sample = await send(client, base_url, body, None)
+        done += 1
+        progress(step, done, requests)
+        return sample
+
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT, connector=connector) as client:
-        samples, wall_s = await run_concurrent(
-            requests, concurrency, lambda _: send(client, base_url, body, None)
-        )
+        samples, wall_s = await run_concurrent(requests, concurrency, one)
     return sum(s.output_tokens for s in samples if s.ok) / wall_s, samples
 
 
@@ -175,13 +197,20 @@ class ServerSpeed:
 
 
 async def compare_servers(
-    urls: Mapping[str, str], body: Mapping[str, Any], rounds: int, concurrency: int
+    urls: Mapping[str, str],
+    body: Mapping[str, Any],
+    rounds: int,
+    concurrency: int,
+    progress: StepProgress = _silent,
 ) -> list[ServerSpeed]:
     """Single-stream decode (interleaved rounds) and aggregate throughput of each server."""
-    singles = await alternate(urls, body, rounds)
+    singles = await alternate(urls, body, rounds, progress, "single-stream decode, each server")
     speeds = []
     for name, url in urls.items():
-        total, samples = await aggregate_throughput(url, body, concurrency * 2, concurrency)
+        step = f"{concurrency} streams at once on {name}"
+        total, samples = await aggregate_throughput(
+            url, body, concurrency * 2, concurrency, progress=progress, step=step
+        )
         speeds.append(ServerSpeed(name, singles[name], total, tuple(samples)))
     return speeds
 

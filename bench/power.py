@@ -2,8 +2,8 @@
 
 Measured where the hardware counts energy: NVML's energy counter per GPU (Volta and newer)
 and RAPL's package counter on CPUs, read at the start and the end of the run. Otherwise the
-GPUs' board power (TDP) from the shipped GPU facts, else a configured CPU package figure;
-else unknown, and electricity cost is left out rather than guessed.
+configured figure (`cost.power_w`), else the GPUs' board power (TDP) from the shipped GPU
+facts; else unknown, and electricity cost is left out rather than guessed.
 """
 
 from __future__ import annotations
@@ -130,11 +130,6 @@ class PowerMeter:
 
     def close(self) -> None:
         self._reader.close()
-
-
-def sum_watts(figures: Sequence[PowerFigure]) -> float | None:
-    known = [f.watts for f in figures if f.watts is not None]
-    return sum(known) if known else None
 
 
 def with_current_setting(figure: PowerFigure, power_setting_w: float | None) -> PowerFigure:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.errors import BenchUsageError
+from bench.errors import BenchNotFoundError, BenchUsageError
 
 
 class PromptError(BenchUsageError):
@@ -78,8 +78,14 @@ class LlamaCppTokenizer:
         import llama_cpp
 
         self.name = f"llama.cpp vocab of {model_path.name}"
-        with _quiet_stderr():
-            self._llm = llama_cpp.Llama(model_path=str(model_path), vocab_only=True, verbose=False)
+        _check_file(model_path)
+        try:
+            with _quiet_stderr():
+                self._llm = llama_cpp.Llama(
+                    model_path=str(model_path), vocab_only=True, verbose=False
+                )
+        except ValueError:  # llama.cpp's "Failed to load model from file"
+            raise PromptError(f"{model_path}: not a GGUF file llama.cpp can read") from None
 
     def encode(self, text: str) -> list[int]:
         return list(self._llm.tokenize(text.encode(), add_bos=False, special=False))
@@ -93,6 +99,18 @@ class LlamaCppTokenizer:
     def eos_token_id(self) -> int | None:
         eos = int(self._llm.token_eos())
         return eos if eos >= 0 else None
+
+
+class PromptFileNotFoundError(BenchNotFoundError):
+    """A prompt file or tokenizer path where no file is."""
+
+
+def _check_file(path: Path) -> None:
+    """A missing path or a directory said as such, before a library says something vaguer."""
+    if path.is_dir():
+        raise PromptError(f"{path} is a directory, not a file")
+    if not path.exists():
+        raise PromptFileNotFoundError(f"no such file: {path}")
 
 
 @contextmanager
@@ -275,6 +293,7 @@ def file_prompts(
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     try:
+        _check_file(path)
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as error:
         raise PromptError(f"cannot read {path}: {error.strerror}") from None

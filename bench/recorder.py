@@ -1,4 +1,5 @@
-"""Writes request records from a background thread, so the event loop never waits on disk."""
+"""Writes request records and engine events from a background thread, so the event loop
+never waits on disk (a locked or slow store would otherwise stall serving)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from bench.records import RequestRecord
-from bench.store import Store
+from storage import EngineEventRecord, RequestRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,11 @@ class RequestRecorder:
                 log.exception("request listener %r failed", listener)
         self._queue.put(record)
 
+    def submit_event(self, event: EngineEventRecord) -> None:
+        """Queue an engine event (the supervisor's); written at once, in order with the
+        records before it (events are rare, and readers expect to see them)."""
+        self._queue.put(event)
+
     def close(self, timeout: float = 10.0) -> None:
         self._queue.put(_STOP)
         self._thread.join(timeout)
@@ -69,9 +74,9 @@ class RequestRecorder:
             if stop:
                 return
 
-    def _take_batch(self) -> tuple[list[RequestRecord], list[threading.Event], bool]:
+    def _take_batch(self) -> tuple[list[object], list[threading.Event], bool]:
         """Records until the batch is full, a flush or stop arrives, or the linger ends."""
-        batch: list[RequestRecord] = []
+        batch: list[object] = []
         markers: list[threading.Event] = []
         item = self._queue.get()
         deadline = time.monotonic() + self._linger_s
@@ -81,18 +86,21 @@ class RequestRecorder:
             if isinstance(item, threading.Event):
                 markers.append(item)
                 return batch, markers, False
-            batch.append(item)  # type: ignore[arg-type]
-            if len(batch) >= self._batch_size:
+            batch.append(item)
+            if isinstance(item, EngineEventRecord) or len(batch) >= self._batch_size:
                 return batch, markers, False
             try:
                 item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 return batch, markers, False
 
-    def _write(self, batch: list[RequestRecord]) -> None:
-        if not batch:
-            return
+    def _write(self, batch: list[object]) -> None:
+        records = [item for item in batch if isinstance(item, RequestRecord)]
+        events = [item for item in batch if isinstance(item, EngineEventRecord)]
         try:
-            self._store.add_requests(batch)
+            if records:
+                self._store.add_requests(records)
+            for event in events:
+                self._store.add_engine_event(event)
         except Exception:
-            log.exception("could not record %d request(s) in %s", len(batch), self._store.path)
+            log.exception("could not record %d item(s) in %s", len(batch), self._store.path)

@@ -2,15 +2,14 @@
 figures later without the machine (hardware snapshot, engine, options, model hash, prompt
 set), and every request's timings.
 
-`BenchRuns` reads and writes them through the store's transactions; `show`/`diff`/`compare`
-work from these rows only.
+`BenchRuns` turns them into the store's rows (`storage.BenchRunRecord`) and back;
+`show`/`diff`/`compare` work from these rows only.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,10 @@ from bench.limits import DecodeLimit
 from bench.loadgen import EngineTimings, StreamSample
 from bench.metrics import BenchMetrics
 from bench.power import PowerFigure
-from bench.store import Store
+from storage import BenchRequestRecord, BenchRunRecord, Store
+
+SERIES_KEY = "series"
+"""The context entry of a `bench --vary` run: {"name": "parallel=2", "vary": invocation id}."""
 
 
 class RunNotFoundError(BenchNotFoundError):
@@ -64,92 +66,122 @@ class BenchRun:
         return float(self.prefill.get("share", math.nan))
 
     @property
+    def input_tokens_counted(self) -> bool:
+        """Whether the server counted the prompt tokens (`usage`); llama-cpp-python's
+        server sends no usage in streams, and then `total_input_tokens` is the prompts' own
+        length (the chat template not counted)."""
+        return self.metrics.total_input_tokens > 0
+
+    @property
+    def total_input_tokens(self) -> int:
+        if self.input_tokens_counted:
+            return self.metrics.total_input_tokens
+        per_prompt = self.prompts.get("input_len")
+        return int(per_prompt) * self.metrics.completed if per_prompt else 0
+
+    @property
+    def series(self) -> str:
+        """The engine setting this run's server was launched with by `bench --vary`
+        ("parallel=2"); "" for a plain sweep."""
+        return str(self._varied.get("name", ""))
+
+    @property
+    def vary_id(self) -> str | None:
+        """Shared by every sweep of one `bench --vary`; None for a plain sweep."""
+        found = self._varied.get("vary")
+        return str(found) if found else None
+
+    @property
+    def _varied(self) -> dict[str, Any]:
+        found = self.context.get(SERIES_KEY)
+        return found if isinstance(found, dict) else {}
+
+    @property
     def input_tokens_per_s(self) -> float:
         m = self.metrics
-        return m.total_input_tokens / m.duration_s if m.duration_s > 0 else math.nan
+        return self.total_input_tokens / m.duration_s if m.duration_s > 0 else math.nan
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str, allow_nan=True)
+def _concurrency(run: BenchRun) -> int:
+    return run.concurrency
 
 
-def _run_row(run: BenchRun) -> dict[str, Any]:
+def _run_record(run: BenchRun) -> BenchRunRecord:
     m = run.metrics
-    return {
-        "group_id": run.group_id,
-        "created_at": run.created_at,
-        "label": run.label,
-        "kind": run.kind,
-        "base_url": run.target.get("base_url"),
-        "catalog_id": run.catalog_id,
-        "concurrency": run.concurrency,
-        "request_rate": None if math.isinf(run.request_rate) else run.request_rate,
-        "num_prompts": len(run.samples) or m.completed + m.failed,
-        "completed": m.completed,
-        "failed": m.failed,
-        "output_tok_s": m.output_throughput,
-        "ttft_p50_ms": m.ttft_ms.get("p50"),
-        "target": _dumps(run.target),
-        "prompts": _dumps(run.prompts),
-        "metrics": _dumps(m.as_dict()),
-        "context": _dumps(run.context),
-        "power": _dumps(run.power.as_dict()),
-        "decode_limit": _dumps(run.decode_limit.as_dict() if run.decode_limit else None),
-        "prefill": _dumps(run.prefill),
-    }
+    return BenchRunRecord(
+        group_id=run.group_id,
+        created_at=run.created_at,
+        label=run.label,
+        kind=run.kind,
+        base_url=run.target.get("base_url"),
+        catalog_id=run.catalog_id,
+        concurrency=run.concurrency,
+        request_rate=None if math.isinf(run.request_rate) else run.request_rate,
+        num_prompts=len(run.samples) or m.completed + m.failed,
+        completed=m.completed,
+        failed=m.failed,
+        output_tok_s=m.output_throughput,
+        ttft_p50_ms=m.ttft_ms.get("p50"),
+        target=run.target,
+        prompts=run.prompts,
+        metrics=m.as_dict(),
+        context=run.context,
+        power=run.power.as_dict(),
+        decode_limit=run.decode_limit.as_dict() if run.decode_limit else None,
+        prefill=run.prefill,
+    )
 
 
-def _sample_row(run_id: int, index: int, sample: StreamSample, start: float) -> dict[str, Any]:
+def _request_record(index: int, sample: StreamSample, start: float) -> BenchRequestRecord:
     timings = sample.engine_timings
-    return {
-        "run_id": run_id,
-        "idx": index,
-        "sent_offset_s": sample.sent_at_s - start,
-        "ok": int(sample.ok),
-        "ttft_ms": sample.ttft_ms,
-        "e2e_ms": sample.e2e_ms,
-        "output_tokens": sample.output_tokens,
-        "prompt_tokens": sample.prompt_tokens,
-        "tokens_from_usage": int(sample.tokens_from_usage),
-        "itl_ms": _dumps(list(sample.itl_ms)),
-        "error": sample.error,
-        "engine_timings": _dumps(vars(timings) if timings else None),
-    }
+    return BenchRequestRecord(
+        idx=index,
+        sent_offset_s=sample.sent_at_s - start,
+        ok=sample.ok,
+        ttft_ms=sample.ttft_ms,
+        e2e_ms=sample.e2e_ms,
+        output_tokens=sample.output_tokens,
+        prompt_tokens=sample.prompt_tokens,
+        tokens_from_usage=sample.tokens_from_usage,
+        itl_ms=sample.itl_ms,
+        error=sample.error,
+        engine_timings=vars(timings) if timings else None,
+    )
 
 
-def _run_from_row(row: dict[str, Any], samples: Sequence[StreamSample] = ()) -> BenchRun:
-    rate = row["request_rate"]
+def _run_from_record(record: BenchRunRecord, samples: Sequence[StreamSample] = ()) -> BenchRun:
+    rate = record.request_rate
     return BenchRun(
-        id=row["id"],
-        group_id=row["group_id"],
-        created_at=row["created_at"],
-        label=row["label"],
-        target=json.loads(row["target"]),
-        concurrency=row["concurrency"],
+        id=record.id,
+        group_id=record.group_id,
+        created_at=record.created_at,
+        label=record.label,
+        target=record.target,
+        concurrency=record.concurrency,
         request_rate=math.inf if rate is None else rate,
-        prompts=json.loads(row["prompts"]),
-        metrics=BenchMetrics.from_dict(json.loads(row["metrics"])),
-        context=json.loads(row["context"]),
-        power=PowerFigure.from_dict(json.loads(row["power"])),
-        decode_limit=DecodeLimit.from_dict(json.loads(row["decode_limit"])),
-        prefill=json.loads(row["prefill"] or "{}"),
+        prompts=record.prompts,
+        metrics=BenchMetrics.from_dict(record.metrics),
+        context=record.context,
+        power=PowerFigure.from_dict(record.power),
+        decode_limit=DecodeLimit.from_dict(record.decode_limit),
+        prefill=record.prefill,
         samples=tuple(samples),
     )
 
 
-def _sample_from_row(row: dict[str, Any]) -> StreamSample:
-    timings = json.loads(row["engine_timings"]) if row["engine_timings"] else None
+def _sample_from_record(record: BenchRequestRecord) -> StreamSample:
+    timings = record.engine_timings
     return StreamSample(
-        ok=bool(row["ok"]),
-        ttft_ms=row["ttft_ms"],
-        e2e_ms=row["e2e_ms"],
-        output_tokens=row["output_tokens"],
-        itl_ms=tuple(json.loads(row["itl_ms"] or "[]")),
-        error=row["error"],
-        prompt_tokens=row["prompt_tokens"],
-        tokens_from_usage=bool(row["tokens_from_usage"]),
+        ok=record.ok,
+        ttft_ms=record.ttft_ms,
+        e2e_ms=record.e2e_ms,
+        output_tokens=record.output_tokens,
+        itl_ms=record.itl_ms,
+        error=record.error,
+        prompt_tokens=record.prompt_tokens,
+        tokens_from_usage=record.tokens_from_usage,
         engine_timings=EngineTimings(**timings) if timings else None,
-        sent_at_s=row["sent_offset_s"] or 0.0,
+        sent_at_s=record.sent_offset_s,
     )
 
 
@@ -161,22 +193,16 @@ class BenchRuns:
 
     def add(self, run: BenchRun) -> int:
         """Store the run and its requests in one transaction; return its id."""
-        with self._store.transaction() as db:
-            table = db.table("bench_runs")
-            table.insert(_run_row(run))
-            run_id = int(table.last_pk)  # type: ignore[arg-type]
-            start = min((s.sent_at_s for s in run.samples), default=0.0)
-            rows = [_sample_row(run_id, i, s, start) for i, s in enumerate(run.samples)]
-            if rows:
-                db.table("bench_requests").insert_all(rows)
-        return run_id
+        start = min((s.sent_at_s for s in run.samples), default=0.0)
+        requests = [_request_record(i, s, start) for i, s in enumerate(run.samples)]
+        return self._store.add_bench_run(_run_record(run), requests)
 
     def get(self, run_id: int, with_samples: bool = True) -> BenchRun:
-        rows = self._rows("id = ?", [run_id], limit=1)
-        if not rows:
+        records = self._store.bench_runs(run_id=run_id, limit=1)
+        if not records:
             raise RunNotFoundError(f"no bench run {run_id}; `hostbench bench list` shows them")
         samples = self._samples(run_id) if with_samples else []
-        return _run_from_row(rows[0], samples)
+        return _run_from_record(records[0], samples)
 
     def recent(
         self,
@@ -185,30 +211,31 @@ class BenchRuns:
         limit: int = 50,
     ) -> list[BenchRun]:
         """Newest first, without their requests."""
-        clauses, params = [], []
-        for column, value in (("label", label), ("kind", kind)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = " AND ".join(clauses) or None
-        return [_run_from_row(row) for row in self._rows(where, params, limit)]
+        records = self._store.bench_runs(label=label, kind=kind, limit=limit)
+        return [_run_from_record(record) for record in records]
 
     def newest_group(self, label: str | None = None, kind: str | None = None) -> list[BenchRun]:
         """Every run of the newest invocation (for `label`), by concurrency."""
         newest = self.recent(label=label, kind=kind, limit=1)
         if not newest:
             return []
-        runs = self._rows("group_id = ?", [newest[0].group_id], limit=1000)
-        return sorted((_run_from_row(r) for r in runs), key=lambda r: r.concurrency)
+        runs = self._store.bench_runs(group_id=newest[0].group_id, limit=1000)
+        return sorted((_run_from_record(r) for r in runs), key=_concurrency)
 
-    def _rows(self, where: str | None, params: Iterable[Any], limit: int) -> list[dict[str, Any]]:
-        with self._store.reading() as db:
-            rows = db.table("bench_runs").rows_where(
-                where, list(params), order_by="created_at desc, id desc", limit=limit
-            )
-            return list(rows)
+    def newest_series(
+        self, label: str | None = None, kind: str | None = None
+    ) -> list[tuple[str, list[BenchRun]]]:
+        """The newest invocation as (series, runs by concurrency): every sweep of a
+        `bench --vary`, in the order they ran, else its one sweep as series ""."""
+        group = self.newest_group(label=label, kind=kind)
+        vary = group[0].vary_id if group else None
+        if vary is None:
+            return [("", group)] if group else []
+        sweeps: dict[str, list[BenchRun]] = {}
+        for run in reversed(self.recent(label=label, kind=kind, limit=1000)):
+            if run.vary_id == vary:
+                sweeps.setdefault(run.group_id, []).append(run)
+        return [(runs[0].series, sorted(runs, key=_concurrency)) for runs in sweeps.values()]
 
     def _samples(self, run_id: int) -> list[StreamSample]:
-        with self._store.reading() as db:
-            rows = db.table("bench_requests").rows_where("run_id = ?", [run_id], order_by="idx")
-            return [_sample_from_row(row) for row in rows]
+        return [_sample_from_record(record) for record in self._store.bench_requests(run_id)]

@@ -71,7 +71,7 @@ class SweepHooks:
     power: PowerMeter | None = None
     runs: BenchRuns | None = None
     limit: LimitInputs | None = None
-    progress: Callable[[SweepProgress], None] | None = None
+    progress: Callable[[SweepProgress], object] | None = None
     cancel: threading.Event | None = None
 
 

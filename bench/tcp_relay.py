@@ -2,7 +2,7 @@
 
     python -m bench.tcp_relay UPSTREAM_PORT [PORT]     # prints "ready PORT" when listening
 
-`python -m app.gateway_bench` sends its requests through this as a third path beside
+`python -m devtools.gateway_bench` sends its requests through this as a third path beside
 "direct" and "through hostbench": it parses nothing and records nothing, so the time it
 adds is the cost of one more process hop on the machine (two extra socket writes and
 wake-ups, and a process that must get a core), and what the gateway adds beyond it is the

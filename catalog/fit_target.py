@@ -12,16 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.entry import CatalogEntry
-from catalog.errors import CatalogError, QuantNotAvailableError
+from catalog.errors import CatalogError, QuantNotAvailableError, SourceUnavailableError
 from catalog.fit import FitOptions
 from catalog.gguf_info import read_gguf_info
+from catalog.hub_files import HubRef, is_hub_ref, quant_from_name
+from catalog.hub_pull import find_hub_model
 from catalog.loader import Catalog, ModelRef
 from catalog.local import LocalModels
 from catalog.model_shape import ModelShape, shape_from_catalog, shape_from_gguf
 from catalog.placement import Devices, FitReport, Verdict, fit
 from catalog.pull import already_pulled
 from catalog.quant_types import nominal_bpw, quality_rank
-from catalog.resolve import looks_like_path
+from catalog.resolve import looks_like_path, model_file
 from catalog.sources.hf import HfFile, cached_path
 
 
@@ -47,8 +49,10 @@ def subject_for(
     hf_cache: Path | None = None,
 ) -> FitSubject:
     if looks_like_path(text):
-        path = Path(text).expanduser()
+        path = model_file(text)
         return FitSubject(shape_of_file(path, path.name), path.name)
+    if is_hub_ref(text):
+        return _hub_subject(HubRef.parse(text), registry, remote, hf_cache)
     local = registry.get(text)
     if local is not None and local.present:
         entry = catalog.entries.get(local.catalog_id or "")
@@ -97,6 +101,25 @@ def _remote_subject(entry: CatalogEntry, quant: str, target: HfFile, label: str)
     shape = shape_from_gguf(info, label, remote.size)
     note = f"header read from {target.repo} ({remote.size / 2**30:.2f} GiB file, not downloaded)"
     return FitSubject(shape, label, entry, quant, note)
+
+
+def _hub_subject(
+    ref: HubRef, registry: LocalModels, remote: bool, hf_cache: Path | None
+) -> FitSubject:
+    """A Hub file: its own header, from the pulled file, the HF cache, or remotely."""
+    label, quant = str(ref), quant_from_name(ref.file)
+    pulled = find_hub_model(registry, ref)
+    target = HfFile(ref.repo, ref.file, cache_dir=hf_cache)
+    path = pulled.path if pulled is not None else cached_path(target)
+    if path is not None:
+        return FitSubject(shape_of_file(path, label), label, quant=quant)
+    if not remote:
+        raise SourceUnavailableError(f"{label} is not here and remote reads are off")
+    from catalog.sources.hf_header import read_remote_gguf_info
+
+    info, got = read_remote_gguf_info(target)
+    note = f"header read from {ref.repo} ({got.size / 2**30:.2f} GiB file, not downloaded)"
+    return FitSubject(shape_from_gguf(info, label, got.size), label, quant=quant, note=note)
 
 
 def candidate_quants(entry: CatalogEntry) -> list[str]:

@@ -1,7 +1,9 @@
 """Reading a GGUF file's header: architecture, quantization and the memory-math numbers.
 
 Only the header is parsed (catalog.gguf_header), so the same code reads a local file and
-the first megabytes of a remote one.
+the first megabytes of a remote one. The keys used here are checked for their type and
+range, and the tensor table for fitting in the file: a malformed header is one
+`InvalidModelFileError` (exit code 2), never a TypeError later in the memory math.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from catalog.gguf_header import BadHeader, GgufHeader, RawTensor, TruncatedHeade
 
 GGUF_MAGIC = b"GGUF"
 _LAYER = re.compile(r"^blk\.(\d+)\.")
+MAX_LAYERS = 512
+"""LLAMA_MAX_LAYERS (src/llama-hparams.h, llama.cpp as vendored in llama-cpp-python 0.3.36)."""
+MAX_VALUE = (1 << 63) - 1
 
 
 @dataclass(frozen=True)
@@ -96,11 +101,23 @@ def _divide(a: int | None, b: int | None) -> int | None:
     return a // b if a and b else None
 
 
-def _scalar(value: Any) -> Any:
-    """Per-layer arrays (some architectures vary KV heads by layer) count by their maximum."""
+def _count(key: str, value: Any) -> int | None:
+    """A non-negative integer field; a per-layer array counts by its maximum."""
+    if value is None:
+        return None
     if isinstance(value, list):
-        return max(value) if value else None
+        return max((c for c in (_count(key, v) for v in value) if c is not None), default=None)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadHeader(f"{key} must be an integer, not {type(value).__name__}")
+    if not 0 <= value <= MAX_VALUE:
+        raise BadHeader(f"{key} is {value}, out of range")
     return value
+
+
+def _text(key: str, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise BadHeader(f"{key} must be a string, not {type(value).__name__}")
 
 
 def _quant_name(file_type: int | None) -> str | None:
@@ -128,10 +145,11 @@ def read_gguf_info(path: Path) -> GgufInfo:
     if not is_gguf(path):
         raise InvalidModelFileError(f"{path} is not a GGUF file")
     try:
-        header = read_header(path)
-    except (TruncatedHeader, BadHeader, OSError, ValueError) as error:
-        raise InvalidModelFileError(f"{path}: unreadable GGUF header ({error})") from error
-    return info_from_header(header)
+        return info_from_header(read_header(path))
+    except TruncatedHeader as error:
+        raise InvalidModelFileError(f"{path}: GGUF header cut short ({error})") from error
+    except (BadHeader, OSError, ValueError) as error:
+        raise InvalidModelFileError(f"{path}: malformed GGUF header ({error})") from error
 
 
 def _type_name(ggml_type: int) -> str:
@@ -147,44 +165,75 @@ def _tensor_info(tensor: RawTensor) -> TensorInfo:
     from catalog.quant_types import ggml_bytes
 
     name = _type_name(tensor.ggml_type)
-    size = ggml_bytes(name, tensor.n_elements) if not name.startswith("type ") else 0
+    try:
+        size = ggml_bytes(name, tensor.n_elements) if not name.startswith("type ") else 0
+    except ValueError as error:  # a count that is not whole blocks of its type
+        raise BadHeader(f"tensor {tensor.name!r}: {error}") from None
     return TensorInfo(tensor.name, name, tensor.n_elements, size)
 
 
 def info_from_header(header: GgufHeader) -> GgufInfo:
+    """What the header says, each key checked for its type; raises BadHeader."""
     fields, lengths = header.fields, header.array_lengths
-    arch = fields.get("general.architecture")
+    arch = _text("general.architecture", fields.get("general.architecture"))
 
-    def arch_field(key: str) -> Any:
-        return _scalar(fields.get(f"{arch}.{key}")) if arch else None
+    def arch_field(key: str) -> int | None:
+        return _count(f"{arch}.{key}", fields.get(f"{arch}.{key}")) if arch else None
 
+    tensors = tuple(_tensor_info(t) for t in header.tensors)
+    _check_tensor_data(header, tensors)
     return GgufInfo(
         architecture=arch,
-        quant=_quant_name(fields.get("general.file_type")),
-        name=fields.get("general.name"),
+        quant=_quant_name(_count("general.file_type", fields.get("general.file_type"))),
+        name=_text("general.name", fields.get("general.name")),
         context_length=arch_field("context_length"),
-        n_layers=arch_field("block_count"),
+        n_layers=_layers(arch_field("block_count")),
         embedding_length=arch_field("embedding_length"),
         n_heads=arch_field("attention.head_count"),
         n_kv_heads=arch_field("attention.head_count_kv"),
         vocab_size=arch_field("vocab_size") or lengths.get("tokenizer.ggml.tokens"),
-        eos_token_id=fields.get("tokenizer.ggml.eos_token_id"),
+        eos_token_id=_count(
+            "tokenizer.ggml.eos_token_id", fields.get("tokenizer.ggml.eos_token_id")
+        ),
         has_chat_template="tokenizer.chat_template" in fields,
         pooling_type=arch_field("pooling_type"),
         key_length=arch_field("attention.key_length"),
         value_length=arch_field("attention.value_length"),
         feed_forward_length=arch_field("feed_forward_length"),
         sliding_window=arch_field("attention.sliding_window"),
-        sliding_window_pattern=_pattern(fields.get(f"{arch}.attention.sliding_window_pattern")),
+        sliding_window_pattern=_pattern(
+            arch, fields.get(f"{arch}.attention.sliding_window_pattern")
+        ),
         expert_count=arch_field("expert_count"),
         expert_used_count=arch_field("expert_used_count"),
         n_tokens=lengths.get("tokenizer.ggml.tokens"),
         n_merges=lengths.get("tokenizer.ggml.merges"),
         header_bytes=header.data_offset,
-        tensors=tuple(_tensor_info(t) for t in header.tensors),
+        tensors=tensors,
     )
 
 
-def _pattern(value: Any) -> int | None:
+def _layers(count: int | None) -> int | None:
+    if count is not None and count > MAX_LAYERS:
+        raise BadHeader(f"block_count {count} is more than llama.cpp's {MAX_LAYERS} layers")
+    return count
+
+
+def _check_tensor_data(header: GgufHeader, tensors: tuple[TensorInfo, ...]) -> None:
+    """Every tensor's data must lie inside the file."""
+    if header.file_size is None:
+        return
+    room = header.file_size - header.data_offset
+    for raw, info in zip(header.tensors, tensors, strict=True):
+        if raw.offset + info.n_bytes > room:
+            raise BadHeader(
+                f"tensor {raw.name!r} ({info.n_bytes} bytes at {raw.offset}) lies past the "
+                f"end of the file ({header.file_size} bytes)"
+            )
+
+
+def _pattern(arch: str | None, value: Any) -> int | None:
     """A scalar pattern is kept; a per-layer list is not a period (treated as unknown)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if arch is None or value is None or isinstance(value, list):
+        return None
+    return _count(f"{arch}.attention.sliding_window_pattern", value)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.store import Store
+from storage import LocalModelRecord, Store
 
 
 @dataclass(frozen=True)
@@ -30,30 +29,29 @@ class LocalModel:
         except OSError:
             return False
 
-    def as_row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "path": str(self.path),
-            "sha256": self.sha256,
-            "size_bytes": self.size_bytes,
-            "origin": self.origin,
-            "quant": self.quant,
-            "catalog_id": self.catalog_id,
-            "lineage": json.dumps(self.lineage) if self.lineage else None,
-        }
+    def as_record(self) -> LocalModelRecord:
+        return LocalModelRecord(
+            id=self.id,
+            path=self.path,
+            sha256=self.sha256,
+            size_bytes=self.size_bytes,
+            origin=self.origin,
+            quant=self.quant,
+            catalog_id=self.catalog_id,
+            lineage=self.lineage,
+        )
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> LocalModel:
-        lineage = json.loads(row["lineage"]) if row.get("lineage") else None
+    def from_record(cls, record: LocalModelRecord) -> LocalModel:
         return cls(
-            id=row["id"],
-            path=Path(row["path"]),
-            sha256=row["sha256"],
-            size_bytes=row["size_bytes"] or 0,
-            origin=row["origin"],
-            quant=row.get("quant"),
-            catalog_id=row.get("catalog_id"),
-            lineage=lineage,
+            id=record.id,
+            path=record.path,
+            sha256=record.sha256,
+            size_bytes=record.size_bytes,
+            origin=record.origin,
+            quant=record.quant,
+            catalog_id=record.catalog_id,
+            lineage=record.lineage,
         )
 
 
@@ -68,14 +66,14 @@ class LocalModels:
         self._store = store
 
     def all(self) -> list[LocalModel]:
-        return [LocalModel.from_row(row) for row in self._store.local_models()]
+        return [LocalModel.from_record(r) for r in self._store.local_models()]
 
     def get(self, model_id: str) -> LocalModel | None:
         wanted = model_id.lower()
         return next((m for m in self.all() if m.id.lower() == wanted), None)
 
     def register(self, model: LocalModel) -> LocalModel:
-        self._store.put_local_model(model.as_row())
+        self._store.put_local_model(model.as_record())
         return model
 
     def forget(self, model_id: str) -> bool:

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from catalog.entry import CatalogEntry
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, InvalidModelFileError
 from catalog.gguf_info import GgufInfo
 from catalog.quant_types import nominal_bpw
 
@@ -62,7 +62,9 @@ def count_swa_layers(n_layers: int, pattern: int | None) -> int:
 
 def _required(value: int | None, what: str, name: str) -> int:
     if not value:
-        raise CatalogError(f"{name}: the GGUF header does not give {what}; cannot estimate memory")
+        raise InvalidModelFileError(
+            f"{name}: the GGUF header does not give {what}; cannot estimate memory"
+        )
     return value
 
 

@@ -13,6 +13,7 @@ RAM_MARGIN_BYTES for the OS and everything else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -26,8 +27,9 @@ from catalog.fit import (
     output_buffer_bytes,
     runtime_bytes,
 )
+from catalog.fit_split import LayerCost, describe_split, split_problem, split_shares, spread
 from catalog.model_shape import ModelShape
-from hardware import MachineSnapshot
+from hardware import GpuSnapshot, MachineSnapshot
 
 GPU_MARGIN_BYTES = 1024 * MiB
 CUDA_RUNTIME_BYTES = 540 * MiB
@@ -60,10 +62,17 @@ class Device:
     is_gpu: bool
     runtime_bytes: int = 0
     """What the GPU runtime takes in an engine's process before the model (0 for RAM)."""
+    unified: bool = False
+    """A GPU that shares system RAM (Apple silicon): what it holds is taken from RAM too."""
 
     @property
     def usable_bytes(self) -> int:
         return max(0, self.free_bytes - self.margin_bytes)
+
+    @property
+    def short_name(self) -> str:
+        """'gpu0' for 'gpu0 (NVIDIA GeForce RTX 3090)'."""
+        return self.name.split(" (", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -73,20 +82,46 @@ class Devices:
     notes: tuple[str, ...] = ()
 
     @classmethod
-    def from_snapshot(cls, snapshot: MachineSnapshot) -> Devices:
-        """Dedicated GPUs with a free-memory reading; unified-memory GPUs share RAM."""
-        ram = Device("RAM", snapshot.memory.ram_available_bytes, RAM_MARGIN_BYTES, is_gpu=False)
-        gpus, notes = [], []
+    def from_snapshot(
+        cls, snapshot: MachineSnapshot, visible: Sequence[int] | None = None
+    ) -> Devices:
+        """GPUs with a free-memory reading, in the order llama.cpp numbers them: index order
+        (engines start with CUDA_DEVICE_ORDER=PCI_BUS_ID), or the pinned `visible` order
+        (CUDA_VISIBLE_DEVICES=1,0 makes GPU 1 the first). A unified-memory GPU counts with
+        what macOS lets it use (its `gpu_budget_bytes`), capped by the RAM available."""
+        ram_free = snapshot.memory.ram_available_bytes
+        ram = Device("RAM", ram_free, RAM_MARGIN_BYTES, is_gpu=False)
+        gpus: list[tuple[int, Device]] = []
+        notes = []
         for gpu in snapshot.gpus:
-            if gpu.unified_memory:
-                notes.append(f"{gpu.name} shares system RAM: counted as RAM")
+            if visible is not None and gpu.index not in visible:
+                notes.append(f"gpu{gpu.index} ({gpu.name}) is not among the pinned GPUs")
+            elif gpu.unified_memory:
+                device, note = _unified_device(gpu, ram_free)
+                gpus += [(gpu.index, device)] if device else []
+                notes += [note]
             elif gpu.memory_free_bytes is None:
                 notes.append(f"gpu{gpu.index} ({gpu.name}) reports no free memory: not used")
             else:
                 name = f"gpu{gpu.index} ({gpu.name})"
                 runtime = RUNTIME_BYTES_BY_VENDOR.get(gpu.vendor, 0)
-                gpus.append(Device(name, gpu.memory_free_bytes, GPU_MARGIN_BYTES, True, runtime))
-        return cls(ram, tuple(gpus), tuple(notes))
+                device = Device(name, gpu.memory_free_bytes, GPU_MARGIN_BYTES, True, runtime)
+                gpus.append((gpu.index, device))
+        if visible is not None:
+            gpus.sort(key=lambda pair: list(visible).index(pair[0]))
+        return cls(ram, tuple(device for _, device in gpus), tuple(notes))
+
+
+def _unified_device(gpu: GpuSnapshot, ram_free: int) -> tuple[Device | None, str]:
+    """A unified-memory GPU as a device: the GPU budget, never more than the free RAM."""
+    if gpu.gpu_budget_bytes is None:
+        return None, f"{gpu.name} shares system RAM and its GPU budget is unknown: counted as RAM"
+    free = min(gpu.gpu_budget_bytes, ram_free)
+    note = (
+        f"{gpu.name} shares system RAM; the GPU may use {gpu.gpu_budget_bytes / 2**30:.1f} GiB "
+        f"({gpu.gpu_budget_basis or 'budget'})"
+    )
+    return Device(f"gpu{gpu.index} ({gpu.name})", free, GPU_MARGIN_BYTES, True, unified=True), note
 
 
 @dataclass(frozen=True)
@@ -156,30 +191,26 @@ def _host_use(shape: ModelShape, options: FitOptions, n_gpu_layers: int, ram: De
     return DeviceUse(ram, need, on_host)
 
 
-def _gpu_layer_costs(shape: ModelShape, options: FitOptions, n_gpu_layers: int) -> list[int]:
+def _gpu_layer_costs(shape: ModelShape, options: FitOptions, n_gpu_layers: int) -> list[LayerCost]:
     kv = layer_kv_bytes(shape, options)
-    costs = [shape.layer_bytes[i] + kv[i] for i in _offloaded(shape, n_gpu_layers)]
+    costs = [LayerCost(shape.layer_bytes[i], kv[i]) for i in _offloaded(shape, n_gpu_layers)]
     if n_gpu_layers > shape.n_layers:
-        costs.append(shape.output_bytes)
+        costs.append(LayerCost(shape.output_bytes, 0))
     return costs
 
 
 def _split_across(
-    gpus: tuple[Device, ...], costs: list[int], compute: int
+    gpus: tuple[Device, ...], costs: list[LayerCost], compute: int, options: FitOptions
 ) -> tuple[DeviceUse, ...]:
-    """Fill GPUs in order (llama.cpp splits by free memory); the last takes any overflow.
-    Each GPU used carries the compute reservation and its runtime's own memory."""
-    uses, start = [], 0
-    for index, gpu in enumerate(gpus):
-        fixed = compute + gpu.runtime_bytes
-        room, end = gpu.usable_bytes - fixed, start
-        last = index == len(gpus) - 1
-        while end < len(costs) and (last or sum(costs[start : end + 1]) <= room):
-            end += 1
-        if end > start:
-            uses.append(DeviceUse(gpu, fixed + sum(costs[start:end]), end - start))
-        start = end
-    return tuple(uses)
+    """llama.cpp's split (catalog.fit_split); each GPU used carries the compute reservation
+    and its runtime's own memory."""
+    shares = split_shares([max(0, g.free_bytes - g.runtime_bytes) for g in gpus], options)
+    loads = spread(costs, shares, options)
+    return tuple(
+        DeviceUse(gpu, compute + gpu.runtime_bytes + load.bytes, load.layers)
+        for gpu, load in zip(gpus, loads, strict=True)
+        if load.layers
+    )
 
 
 def place(shape: ModelShape, options: FitOptions, devices: Devices, n_gpu_layers: int) -> Placement:
@@ -188,8 +219,9 @@ def place(shape: ModelShape, options: FitOptions, devices: Devices, n_gpu_layers
     if n_gpu_layers == 0:
         return Placement(0, ram)
     costs = _gpu_layer_costs(shape, options, n_gpu_layers)
-    gpus = _split_across(devices.gpus, costs, compute_bytes_gpu(shape, options))
-    return Placement(n_gpu_layers, ram, gpus)
+    gpus = _split_across(devices.gpus, costs, compute_bytes_gpu(shape, options), options)
+    shared = sum(use.need_bytes for use in gpus if use.device.unified)
+    return Placement(n_gpu_layers, replace(ram, need_bytes=ram.need_bytes + shared), gpus)
 
 
 def best_placement(shape: ModelShape, options: FitOptions, devices: Devices) -> Placement:
@@ -216,16 +248,32 @@ def fit(
     n_gpu_layers: int | None = None,
 ) -> FitReport:
     """The verdict for `options`; `n_gpu_layers=None` picks the most that fit."""
+    problem = split_problem(len(devices.gpus), options)
+    if problem is not None:
+        return FitReport(
+            Verdict.NO_FIT, place(shape, options, devices, 0), shape, options, (problem,)
+        )
     placement = (
         best_placement(shape, options, devices)
         if n_gpu_layers is None
         else place(shape, options, devices, n_gpu_layers)
     )
     verdict = verdict_of(shape, placement)
-    return FitReport(verdict, placement, shape, options, tuple(explain(shape, placement, verdict)))
+    reasons = explain(shape, placement, verdict, options)
+    return FitReport(verdict, placement, shape, options, tuple(reasons))
 
 
-def explain(shape: ModelShape, placement: Placement, verdict: Verdict) -> list[str]:
+def split_text(placement: Placement) -> str:
+    """'gpu0 20 layers 11.2 GiB, gpu1 13 layers 7.3 GiB'."""
+    return ", ".join(
+        f"{use.device.short_name} {use.layers} layers {use.need_bytes / 2**30:.1f} GiB"
+        for use in placement.gpus
+    )
+
+
+def explain(
+    shape: ModelShape, placement: Placement, verdict: Verdict, options: FitOptions | None = None
+) -> list[str]:
     gib = 1 << 30
     lines = [
         f"{use.device.name}: needs {use.need_bytes / gib:.2f} GiB of "
@@ -239,9 +287,13 @@ def explain(shape: ModelShape, placement: Placement, verdict: Verdict) -> list[s
             f"n_gpu_layers={placement.n_gpu_layers} of {shape.n_layers + 1} "
             f"({shape.mean_layer_bytes / gib:.3f} GiB per layer)",
         )
+    if len(placement.gpus) > 1 or (options and options.split_mode != "layer" and placement.gpus):
+        how = describe_split(options or FitOptions())
+        lines.insert(1, f"{how}: {split_text(placement)}")
     if verdict is Verdict.NO_FIT:
         short = [use for use in (*placement.gpus, placement.ram) if not use.fits]
-        lines.append("does not fit: " + ", ".join(use.device.name for use in short))
+        if short:
+            lines.append("does not fit: " + ", ".join(use.device.name for use in short))
     return lines
 
 

@@ -88,6 +88,14 @@ def quality_rank(name: str) -> int:
     return len(names) - names.index(wanted) if wanted in names else 0
 
 
+def ggml_value_bytes(type_name: str) -> float:
+    """Bytes per value of a ggml type, its block's scales included (q8_0: 34 / 32)."""
+    import gguf
+
+    block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[type_name.upper()]]
+    return size / block
+
+
 def ggml_bytes(type_name: str, n_elements: int) -> int:
     """Bytes of `n_elements` of a ggml type, with its exact block size (gguf's table)."""
     import gguf

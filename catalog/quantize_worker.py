@@ -6,6 +6,10 @@ progress, and so a crash in native code takes down only this process.
 
     python -m catalog.quantize_worker quantize SRC DST TYPE [--allow-requantize] [--threads N]
     python -m catalog.quantize_worker verify PATH
+
+A result is checked by its own logits, not by a chat answer: chat formatting differs per
+model (a Gemma 3 file produced no tokens through it), while every model must give a finite,
+non-flat distribution over its vocabulary after a plain prompt.
 """
 
 from __future__ import annotations
@@ -13,13 +17,19 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import math
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from catalog.quant_types import quant_type
 
-VERIFY_PROMPT = "Say hello in five words."
+VERIFY_PROMPT = "The capital of France is"
+VERIFY_TOKENS = 8
+"""Greedy tokens generated after the prompt, shown to the user as a sample."""
+PR_SET_PDEATHSIG = 1
 
 
 def set_fields(params: Any, values: dict[str, Any]) -> list[str]:
@@ -52,18 +62,83 @@ def quantize(source: str, destination: str, target: str, allow: bool, threads: i
     return 0 if code == 0 else 1
 
 
-def verify(path: str) -> int:
-    """Load the file and generate a few tokens; print what came out as JSON."""
-    import llama_cpp
+def logits_problem(logits: Sequence[float], n_vocab: int) -> str | None:
+    """Why a row of next-token logits shows a broken model; None when it looks sound."""
+    if len(logits) != n_vocab:
+        return f"{len(logits)} logits for a vocabulary of {n_vocab}"
+    bad = sum(1 for x in logits if not math.isfinite(x))
+    if bad:
+        return f"{bad} of {n_vocab} logits are not finite (NaN or inf)"
+    if max(logits) - min(logits) < 1e-6:
+        return "every logit is equal: the model's output does not depend on its input"
+    return None
 
-    model = llama_cpp.Llama(path, n_ctx=512, n_threads=2, verbose=False)
-    answer: Any = model.create_chat_completion(
-        messages=[{"role": "user", "content": VERIFY_PROMPT}], max_tokens=16, temperature=0.0
-    )
-    text = answer["choices"][0]["message"]["content"] or ""
-    tokens = answer["usage"]["completion_tokens"]
-    print(json.dumps({"text": text, "completion_tokens": tokens}))
-    return 0 if tokens > 0 else 1
+
+def _last_logits(llama_cpp: Any, model: Any) -> list[float]:
+    pointer = llama_cpp.llama_get_logits_ith(model.ctx, -1)
+    return [float(pointer[i]) for i in range(model.n_vocab())]
+
+
+def plain_cpu_buffers(bindings: Any) -> None:
+    """Load weights as stored, without the CPU's repacked (extra) buffer types: the check is
+    about the file, and llama-cpp-python 0.3.36's decode crashed in those kernels for every
+    quantized file on an AVX-512/AMX CPU here (F16 was fine)."""
+    defaults = bindings.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = defaults()
+        set_fields(params, {"use_extra_bufts": False})
+        return params
+
+    bindings.llama_model_default_params = without_extra_buffers
+
+
+def check_logits(path: str) -> dict[str, Any]:
+    """Evaluate a fixed prompt; check the logits; continue greedily for a sample."""
+    import llama_cpp
+    import llama_cpp.llama_cpp as bindings
+
+    plain_cpu_buffers(bindings)
+    model = llama_cpp.Llama(path, n_ctx=256, n_batch=64, n_threads=2, verbose=True)
+    model.eval(model.tokenize(VERIFY_PROMPT.encode(), add_bos=True))
+    logits = _last_logits(llama_cpp, model)
+    report: dict[str, Any] = {"n_vocab": model.n_vocab(), "logits": len(logits)}
+    report["error"] = logits_problem(logits, model.n_vocab())
+    sample: list[int] = []
+    while report["error"] is None and len(sample) < VERIFY_TOKENS:
+        token = max(range(len(logits)), key=logits.__getitem__)
+        if token == model.token_eos():
+            break
+        sample.append(token)
+        model.eval([token])
+        logits = _last_logits(llama_cpp, model)
+    report["text"] = model.detokenize(sample).decode("utf-8", errors="replace")
+    report["ok"] = report["error"] is None
+    return report
+
+
+def verify(path: str) -> int:
+    """Print the check's report as one JSON line on stdout (the loader logs on stderr)."""
+    try:
+        report = check_logits(path)
+    except Exception as error:
+        report = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+    print(json.dumps(report), flush=True)
+    return 0 if report["ok"] else 1
+
+
+def die_with_parent() -> None:
+    """On Linux, end this process when hostbench ends, even by SIGKILL: a quantizer left
+    running would keep writing a file nobody removes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent was already gone before prctl
+        os._exit(1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("verify")
     check.add_argument("path")
     args = parser.parse_args(argv)
+    die_with_parent()
     if args.command == "verify":
         return verify(args.path)
     return quantize(args.source, args.destination, args.type, args.allow_requantize, args.threads)

@@ -14,9 +14,24 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from catalog.errors import ModelNotFoundError
+from catalog.errors import CatalogError, ModelNotFoundError
 from catalog.hf_cache import delete_cached, in_cache
 from catalog.local import LocalModel, LocalModels
+
+
+class NotLocalError(ModelNotFoundError):
+    """`rm` of a model that is not local (a catalog model not pulled is not "not in the
+    catalog": it is simply not here)."""
+
+    def __init__(self, reference: str, suggestions: list[str]) -> None:
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        CatalogError.__init__(
+            self,
+            f"{reference!r} is not a local model, so there is nothing to remove "
+            f"(`hostbench models` lists local models){hint}",
+        )
+        self.reference = reference
+        self.suggestions = suggestions
 
 
 @dataclass(frozen=True)
@@ -66,7 +81,7 @@ def remove_model(
     model = registry.get(model_id)
     if model is None:
         known = [m.id for m in registry.all()]
-        raise ModelNotFoundError(model_id, difflib.get_close_matches(model_id, known, n=3))
+        raise NotLocalError(model_id, difflib.get_close_matches(model_id, known, n=3))
     reason = _keep_reason(model, registry, models_dir, keep_file=keep_file, hf=delete_from_hf_cache)
     deleted: list[Path] = []
     if reason is None and in_cache(model.path, _hf_cache_of(model)):

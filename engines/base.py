@@ -5,7 +5,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from catalog import Catalog, LocalModel
 from engines.errors import UnsupportedExportError
 from profiles import EngineSettings, Locations
+from profiles.resolver import EstimateKeys
 
 if TYPE_CHECKING:
     from hardware import MachineSnapshot
@@ -26,6 +26,16 @@ class EngineOptions(BaseModel):
     become the CLI flag, the TUI form field and the profile key."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    draft_option: ClassVar[str | None] = None
+    """The option naming a draft model for speculative decoding, where the engine has one:
+    the launcher resolves (and pulls) its value like the model and puts what
+    `EngineAdapter.model_argument` gives in its place; the memory estimate counts it and
+    `bench --ab --draft-model` toggles it."""
+
+    estimate_keys: ClassVar[EstimateKeys | None] = None
+    """Which of these options the memory estimate reads, by name; None: no estimate (the
+    engine applies its own memory rules in `memory_plan`, or has none)."""
 
 
 class GpuPinning(EngineOptions):
@@ -49,10 +59,21 @@ class GpuPinning(EngineOptions):
         return None if self.gpus is None else tuple(int(i) for i in self.gpus.split(","))
 
     def pinning_env(self) -> dict[str, str]:
-        """NVIDIA and AMD runtimes each read their own variable; set both."""
+        """The indices are hostbench's (NVML's and amdsmi's: PCI bus order). CUDA numbers
+        GPUs fastest first unless CUDA_DEVICE_ORDER says otherwise, which would put a
+        `--tensor-split` share on the wrong card; it is always set. ROCm selects physical
+        GPUs with ROCR_VISIBLE_DEVICES, and HIP_VISIBLE_DEVICES then counts among those, so
+        it is set to all of them (an inherited value would select again)."""
+        order = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
         if self.gpus is None:
-            return {}
-        return {"CUDA_VISIBLE_DEVICES": self.gpus, "HIP_VISIBLE_DEVICES": self.gpus}
+            return order
+        among = ",".join(str(i) for i in range(len(self.gpus.split(","))))
+        return {
+            **order,
+            "CUDA_VISIBLE_DEVICES": self.gpus,
+            "ROCR_VISIBLE_DEVICES": self.gpus,
+            "HIP_VISIBLE_DEVICES": among,
+        }
 
 
 @dataclass(frozen=True)
@@ -64,6 +85,8 @@ class MemoryPlan:
     """How the figure was worked out, shown by `hostbench ps`."""
     refusal: str | None = None
     """Why the launch cannot fit, with the fix; None when it can."""
+    on_gpu: bool = False
+    """The figure is GPU memory (compared with the process's VRAM), else RAM (its RSS)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,25 @@ class LaunchSpec:
     be healthy before its model is registered)."""
     metrics_path: str | None = None
     """Prometheus metrics of the engine, where it publishes them."""
+    liveness_path: str | None = None
+    """What the hang watchdog probes while requests are in flight (default: `health_path`):
+    any answer at all proves the engine alive, so it must be answered while the engine is
+    busy and must not disturb running requests (llama-cpp-python's /v1/models waits for
+    the model lock, and asking for it interrupts a running stream)."""
+    slots: int | None = None
+    """Requests the engine decodes at once, where it says (llama-server's `--parallel`);
+    the pool admits that many by default and queues the rest."""
+    vocab_size: int | None = None
+    """Token ids the model knows, where known: `/detokenize` refuses the others up front
+    (llama-server fails with a 500 on an id out of range)."""
+    whole_answers_streamed: bool = False
+    """Non-streamed generations are asked of the engine as streams and put together by
+    the gateway (serving/assemble.py): for engines that notice a client gone only
+    at their next write to it, so a client that leaves frees the slot at once."""
+    native_endpoints: frozenset[str] = frozenset()
+    """Paths beyond chat, completions and embeddings that the engine answers itself
+    (`/v1/messages`, `/v1/responses`, `/tokenize`, ...); the gateway refuses the others
+    with an error naming the engine (serving/endpoints.py)."""
 
 
 @dataclass(frozen=True)
@@ -148,9 +190,6 @@ class EngineAdapter(ABC):
     def parse_options(self, values: Mapping[str, object]) -> EngineOptions:
         return self.Options.model_validate(dict(values))
 
-    def model_path_ok(self, path: Path) -> bool:
-        return path.suffix.lower().lstrip(".") in self.model_formats
-
     def locate_model(
         self, text: str, catalog: Catalog, options: Mapping[str, object]
     ) -> LocalModel | None:
@@ -158,6 +197,10 @@ class EngineAdapter(ABC):
         Face repos itself); None lets the launcher resolve (and pull) a model file.
         `options` are the profile's and the user's, before any fit estimate."""
         return None
+
+    def model_argument(self, model: LocalModel) -> str:
+        """How the engine is told of a model that an option names (a draft): its file."""
+        return str(model.path)
 
     def memory_plan(
         self,
@@ -178,7 +221,7 @@ class EngineAdapter(ABC):
         else:
             need, where = placement.ram.need_bytes, "RAM"
         basis = f"fit estimate: {need / GIB:.2f} GiB of {where}"
-        return MemoryPlan(need, basis, resolution.refusal)
+        return MemoryPlan(need, basis, resolution.refusal, on_gpu=bool(placement.gpus))
 
     def finalize(self, options: EngineOptions, snapshot: MachineSnapshot) -> EngineOptions:
         """Options with every `auto` that depends on the machine decided, for launching."""

@@ -77,17 +77,35 @@ async def spawn(
 
 
 async def terminate(process: asyncio.subprocess.Process, grace_s: float = 5.0) -> int:
-    """SIGTERM, then SIGKILL after `grace_s`; return the exit code."""
-    if process.returncode is not None:
-        return process.returncode
+    """SIGTERM to the engine's whole process group, then SIGKILL to the group after
+    `grace_s`; return the engine's exit code.
+
+    The group, not the PID: an engine that starts workers of its own (vLLM does) would
+    otherwise leave them running. Whatever is left of the group once the engine has
+    exited is killed too."""
+    if process.returncode is None:
+        signal_group(process.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(process.wait()), grace_s)
+        except TimeoutError:
+            signal_group(process.pid, signal.SIGKILL)
+    code = await process.wait()
+    signal_group(process.pid, signal.SIGKILL)
+    return code
+
+
+def kill_group(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the engine and everything it started, now (a hung engine)."""
+    signal_group(process.pid, signal.SIGKILL)
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send `sig` to process group `pgid`; False where no process of it is left."""
     try:
-        process.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(process.wait(), grace_s)
-    except ProcessLookupError:
-        return await process.wait()
-    except TimeoutError:
-        process.kill()
-        return await process.wait()
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def log_tail(log_path: Path, lines: int = 20, max_bytes: int = 64 << 10) -> list[str]:

@@ -1,8 +1,13 @@
 """Supervising engine processes: start, wait until ready, watch, restart with backoff, stop.
 
-Runs on the server's event loop. An engine that dies unexpectedly is reported through the
-event callback, and started again after a backoff that doubles with each consecutive crash
-(reset once it has stayed up for a while).
+Runs on the server's event loop (engines are spawned from its thread, which lives as long
+as the server: the kernel's parent-death signal fires when the spawning thread exits). An
+engine that dies unexpectedly is reported through the event callback, and started again
+after a backoff that doubles with each consecutive crash. The backoff starts afresh once a
+restarted engine has served: up for `engines.restart_reset_after_s`, or answered
+`engines.restart_reset_after_requests` requests; only a real crash loop waits long. An
+engine that stops answering while it has requests in flight is killed (its whole process
+group) and restarted like a crashed one (engines/watchdog.py).
 """
 
 from __future__ import annotations
@@ -20,15 +25,14 @@ from typing import Any
 import httpx
 
 from catalog import LocalModel
-from engines import process
+from engines import process, watchdog
 from engines.base import EngineAdapter, EngineOptions, LaunchSpec, MemoryPlan
 from engines.errors import EngineExistsError, EngineNotFoundError, EngineStartError
+from engines.runfiles import RunFiles
 from profiles import EngineSettings
+from storage import EngineEventRecord
 
 log = logging.getLogger(__name__)
-
-STABLE_AFTER_S = 60.0
-"""An engine up this long has its restart backoff reset."""
 
 
 class EngineState(StrEnum):
@@ -46,7 +50,7 @@ class EngineEvent:
     engine: str
     model: str
     kind: str
-    """started | ready | crashed | restart_failed | stopped"""
+    """started | ready | hung | crashed | restart_failed | stopped"""
     at: float
     exit_code: int | None = None
     detail: str | None = None
@@ -65,6 +69,9 @@ class LaunchRequest:
     """What the engine will hold, for the pool's memory budget."""
     on_demand: bool = False
     """Started for a request (may be evicted or unloaded when idle), not by a user."""
+    idle_ttl_s: float | None = None
+    """Launched by a user but put to sleep after this long idle, woken by its next request
+    (None: runs until stopped). On-demand engines take theirs from the pool's settings."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -86,6 +93,11 @@ class _Run:
     last_error: str | None = None
     retry_at: float | None = None
     log_tail: list[str] = field(default_factory=list)
+    answered: int = 0
+    """Requests answered in full by this process."""
+    hung_for_s: float | None = None
+    """Set when the watchdog killed this process: how long it had been silent."""
+    run_file: Path | None = None
 
 
 class ManagedEngine:
@@ -97,15 +109,19 @@ class ManagedEngine:
         settings: EngineSettings,
         log_dir: Path,
         on_event: Callable[[EngineEvent], None],
+        run_files: RunFiles | None = None,
     ) -> None:
         self.request = request
         self.settings = settings
         self.log_path = log_dir / f"{request.served_name.replace('/', '_')}.log"
         self._on_event = on_event
+        self._run_files = run_files
         self._run = _Run()
         self._stopping = False
         self._watcher: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self._restart_delay = settings.restart_backoff_s
+        self.in_flight = 0
 
     @property
     def name(self) -> str:
@@ -124,11 +140,33 @@ class ManagedEngine:
         assert self._run.spec is not None
         return f"http://127.0.0.1:{self._run.spec.port}"
 
+    @property
+    def hung_for_s(self) -> float | None:
+        """How long the current (or just killed) process was silent, if the watchdog
+        killed it."""
+        return self._run.hung_for_s
+
     def retry_after_s(self) -> int:
-        """A client's best wait before retrying while the engine is not ready."""
+        """A client's best wait before retrying while the engine is not ready: the rest of
+        the restart backoff, plus a moment to load."""
         if self._run.state == EngineState.CRASHED and self._run.retry_at is not None:
             return max(1, round(self._run.retry_at - time.time()) + 1)
+        if self._run.state == EngineState.CRASHED:
+            return max(1, round(self._restart_delay) + 1)
         return 2
+
+    def request_started(self) -> None:
+        self.in_flight += 1
+
+    def request_finished(self) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+
+    def answered(self) -> None:
+        """A request was answered in full: enough of them and the backoff starts afresh."""
+        run = self._run
+        run.answered += 1
+        if run.answered >= self.settings.restart_reset_after_requests:
+            self._restart_delay = self.settings.restart_backoff_s
 
     def _emit(self, kind: str, exit_code: int | None = None, detail: str | None = None) -> None:
         event = EngineEvent(self.name, self.request.model.id, kind, time.time(), exit_code, detail)
@@ -150,18 +188,50 @@ class ManagedEngine:
             None,
         )
         self._write_log_header(spec)
+        run.answered, run.hung_for_s = 0, None
         run.proc = await process.spawn(spec.argv, self.log_path, spec.env)
+        if self._run_files is not None:
+            run.run_file = self._run_files.write(self.name, run.proc.pid, spec.argv)
         self._emit("started")
         try:
             await self._wait_ready(spec, run.proc)
         except BaseException as error:
-            await process.terminate(run.proc, grace_s=2.0)
+            await self._terminate(grace_s=2.0)
             if isinstance(error, EngineStartError):
                 run.last_error, run.log_tail = error.summary, error.log_tail
             raise
         run.state, run.ready_at, run.last_error = EngineState.READY, time.time(), None
         self._emit("ready")
         self._watcher = asyncio.create_task(self._watch(run.proc), name=f"watch {self.name}")
+        self._watchdog = asyncio.create_task(self._guard(run.proc), name=f"guard {self.name}")
+
+    async def _terminate(self, grace_s: float) -> int | None:
+        run = self._run
+        if run.proc is None:
+            return None
+        code = await process.terminate(run.proc, grace_s)
+        if self._run_files is not None:
+            self._run_files.remove(run.run_file)
+        return code
+
+    async def _guard(self, proc: asyncio.subprocess.Process) -> None:
+        """Kill the engine's process group once the watchdog finds it hung; `_watch`
+        then restarts it like a crashed one."""
+        spec = self._run.spec
+        assert spec is not None
+        silent = await watchdog.watch(
+            self.base_url,
+            spec.liveness_path or spec.health_path,
+            spec.upstream_headers,
+            self.settings,
+            busy=lambda: self.in_flight > 0,
+        )
+        if proc.returncode is None and not self._stopping:
+            self._run.hung_for_s = silent
+            detail = f"answered no health check for {silent:.1f} s while serving; killed"
+            log.warning("engine %s is hung: %s", self.name, detail)
+            self._emit("hung", None, detail)
+            process.kill_group(proc)
 
     def _write_log_header(self, spec: LaunchSpec) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,15 +271,22 @@ class ManagedEngine:
 
     async def _watch(self, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
+        if self._watchdog is not None and self._watchdog is not asyncio.current_task():
+            self._watchdog.cancel()
         if self._stopping:
             return
+        await self._terminate(grace_s=0)  # what the engine started goes with it
         run = self._run
         uptime = time.time() - (run.ready_at or time.time())
-        if uptime > STABLE_AFTER_S:
+        if uptime >= self.settings.restart_reset_after_s:
             self._restart_delay = self.settings.restart_backoff_s
         run.state, run.last_exit_code = EngineState.CRASHED, code
         run.log_tail = process.log_tail(self.log_path)
-        run.last_error = f"exited unexpectedly with code {code}"
+        run.last_error = (
+            f"stopped responding ({run.hung_for_s:.0f} s without an answer) and was killed"
+            if run.hung_for_s is not None
+            else f"exited unexpectedly with code {code}"
+        )
         self._emit("crashed", code, "\n".join(run.log_tail[-5:]))
         await self._restart_loop()
 
@@ -235,12 +312,13 @@ class ManagedEngine:
     async def stop(self, grace_s: float = 5.0, reason: str | None = None) -> None:
         self._stopping = True
         self._run.state = EngineState.STOPPING
-        if self._watcher is not None and self._watcher is not asyncio.current_task():
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        for task in (self._watchdog, self._watcher):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._run.proc is not None:
-            self._run.last_exit_code = await process.terminate(self._run.proc, grace_s)
+            self._run.last_exit_code = await self._terminate(grace_s)
         self._run.state = EngineState.STOPPED
         self._emit("stopped", self._run.last_exit_code, reason)
 
@@ -263,6 +341,7 @@ class ManagedEngine:
             "last_exit_code": run.last_exit_code,
             "last_error": run.last_error,
             "retry_at": run.retry_at,
+            "in_flight": self.in_flight,
             "context_limit": spec.context_limit if spec else None,
             "options": self.request.options.model_dump(mode="json"),
             "log_path": str(self.log_path),
@@ -280,10 +359,12 @@ class Supervisor:
         settings: EngineSettings,
         log_dir: Path,
         on_event: Callable[[EngineEvent], None] = lambda event: None,
+        run_files: RunFiles | None = None,
     ) -> None:
         self.settings = settings
         self.log_dir = log_dir
         self._on_event = on_event
+        self.run_files = run_files
         self._engines: dict[str, ManagedEngine] = {}
 
     def engines(self) -> list[ManagedEngine]:
@@ -313,7 +394,7 @@ class Supervisor:
         taken = [name for name in request.names if self.find(name) is not None]
         if taken:
             raise EngineExistsError(f"{', '.join(taken)} is already served; stop it first")
-        engine = ManagedEngine(request, self.settings, self.log_dir, self._on_event)
+        engine = ManagedEngine(request, self.settings, self.log_dir, self._on_event, self.run_files)
         self._engines[engine.name] = engine
         try:
             await engine.start()
@@ -334,5 +415,5 @@ class Supervisor:
         await asyncio.gather(*(engine.stop() for engine in engines), return_exceptions=True)
 
 
-def event_row(event: EngineEvent) -> dict[str, Any]:
-    return asdict(event)
+def event_record(event: EngineEvent) -> EngineEventRecord:
+    return EngineEventRecord(**asdict(event))

@@ -1,6 +1,6 @@
 """What this machine has: CPU, memory, disk, GPUs, and live telemetry.
 
-The lowest layer of hostbench: it imports nothing else from the project. Public surface:
+It imports nothing else from the project (only `storage` is below it). Public surface:
 
 - `discover(model_dir=None) -> MachineSnapshot`: one reading; never raises because a GPU
   library or driver is missing (`MachineSnapshot.gpu_absence_reason` says why).

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -43,8 +44,9 @@ class AmdSmiApi(Protocol):
         """(total, used)."""
         ...
 
-    def activity_percent(self, index: int) -> tuple[float, float]:
-        """(graphics engine, memory controller) busy percent."""
+    def activity_percent(self, index: int) -> tuple[float, float | None]:
+        """(graphics engine, memory controller) busy percent; consumer Radeons often have no
+        memory-controller figure."""
         ...
 
     def temperature_c(self, index: int) -> float: ...
@@ -106,9 +108,10 @@ class AmdsmiLibrary:
         used = self._ask("amdsmi_get_gpu_memory_usage", index, vram)
         return int(_number(total)), int(_number(used))
 
-    def activity_percent(self, index: int) -> tuple[float, float]:
+    def activity_percent(self, index: int) -> tuple[float, float | None]:
         activity = self._ask("amdsmi_get_gpu_activity", index)
-        return _number(_key(activity, "gfx_activity")), _number(_key(activity, "umc_activity"))
+        umc = activity.get("umc_activity") if isinstance(activity, Mapping) else None
+        return _number(_key(activity, "gfx_activity")), _figure(umc)
 
     def temperature_c(self, index: int) -> float:
         kinds = self._smi.AmdSmiTemperatureType
@@ -161,8 +164,39 @@ class AmdsmiLibrary:
         return dict(self._ask("amdsmi_get_gpu_process_info", index, proc))
 
 
+def visible_devices(count: int, env: Mapping[str, str]) -> tuple[list[int], str | None]:
+    """The GPUs (amdsmi's indices) a ROCm program started with `env` can use, and a note
+    saying which variable narrowed them.
+
+    amdsmi lists every GPU whatever the environment; the runtimes do not. ROCR_VISIBLE_DEVICES
+    selects first; HIP_VISIBLE_DEVICES (or, when it is unset, CUDA_VISIBLE_DEVICES, which
+    HIP also reads) then counts among what is left (ROCm "GPU isolation techniques";
+    PyTorch's device count does the same: https://github.com/pytorch/pytorch/pull/142292).
+    As in CUDA, the list ends at the first entry that is not a valid index; GPU UUIDs are
+    not matched (amdsmi's UUIDs are not the runtime's) and end it too."""
+    seen, said = list(range(count)), []
+    hip = "HIP_VISIBLE_DEVICES" if "HIP_VISIBLE_DEVICES" in env else "CUDA_VISIBLE_DEVICES"
+    for name in ("ROCR_VISIBLE_DEVICES", hip):
+        if name in env:
+            seen = _select(seen, env[name])
+            said.append(f"{name}={env[name]}")
+    if not said:
+        return seen, None
+    return seen, f"{', '.join(said)}: {len(seen)} of {count} GPU(s) visible"
+
+
+def _select(seen: Sequence[int], text: str) -> list[int]:
+    chosen: list[int] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token.isdigit() or int(token) >= len(seen) or seen[int(token)] in chosen:
+            break
+        chosen.append(seen[int(token)])
+    return chosen
+
+
 class AmdBackend:
-    """AMD GPUs: `open()` once, `read()` each sample, `close()`."""
+    """AMD GPUs: `open()` once, `read()` each sample, `close()`. Only the GPUs the ROCm
+    environment variables leave visible are listed, with amdsmi's (PCI order) indices."""
 
     name = "amdsmi"
 
@@ -170,9 +204,11 @@ class AmdBackend:
         self,
         api_factory: Callable[[], AmdSmiApi] = AmdsmiLibrary.load,
         facts: GpuFactsTable | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self._api_factory = api_factory
         self._facts = facts
+        self._env = env
         self._api: AmdSmiApi | None = None
         self._static: list[GpuSnapshot] = []
 
@@ -188,16 +224,19 @@ class AmdBackend:
             return BackendStatus(self.name, available=False, reason=f"init failed: {error}")
         self._api = api
         facts = self._facts or GpuFactsTable.load()
-        self._static = [_static(api, i, facts) for i in range(_call(api, api.device_count) or 0)]
+        count = _call(api, api.device_count) or 0
+        env = os.environ if self._env is None else self._env
+        visible, note = visible_devices(count, env)
+        self._static = [_static(api, i, facts) for i in visible]
         driver = self._static[0].driver_version if self._static else None
-        reason = None if self._static else "no AMD GPU found"
+        reason = note if self._static or count else "no AMD GPU found"
         return BackendStatus(self.name, True, len(self._static), reason, driver)
 
     def read(self) -> tuple[GpuSnapshot, ...]:
         api = self._api
         if api is None:
             return ()
-        return tuple(_read(api, i, static) for i, static in enumerate(self._static))
+        return tuple(_read(api, static.index, static) for static in self._static)
 
     def close(self) -> None:
         api, self._api = self._api, None
@@ -259,6 +298,14 @@ def _key(mapping: Any, key: str) -> Any:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _figure(value: Any) -> float | None:
+    """A figure amdsmi may leave out ('N/A'): None instead of failing the whole call."""
+    try:
+        return _number(value)
+    except FieldUnavailable:
+        return None
 
 
 def _number(value: Any) -> float:

@@ -57,6 +57,13 @@ class GpuSnapshot:
     memory_free_bytes: int | None = None
     unified_memory: bool = False
     """True where the GPU shares system RAM (Apple silicon): fit estimates then use RAM."""
+    gpu_budget_bytes: int | None = None
+    """Of unified memory, what the GPU may use (Metal's recommendedMaxWorkingSetSize as
+    macOS sets it: hardware.apple); None for dedicated memory or where unknown."""
+    gpu_budget_basis: str | None = None
+    """Where `gpu_budget_bytes` comes from, e.g. 'iogpu.wired_limit_mb = 26000'."""
+    gpu_cores: int | None = None
+    """GPU cores where the OS reports them (system_profiler on a Mac)."""
     utilization_gpu_percent: float | None = None
     utilization_memory_percent: float | None = None
     temperature_c: float | None = None

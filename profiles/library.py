@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from errors import ExitCode, HostbenchError, OpenAIType
 from hardware import MachineSnapshot
 from profiles.profile import (
     AUTO,
@@ -24,8 +25,13 @@ from profiles.profile import (
 )
 
 
-class ProfileError(ValueError):
-    """A profile that does not exist, or whose `extends` chain is broken."""
+class ProfileError(HostbenchError, ValueError):
+    """A profile that does not exist, or whose `extends` chain is broken: not found to the
+    CLI, a bad request to the control API."""
+
+    exit_code = ExitCode.NOT_FOUND
+    http_status = 400
+    openai_type = OpenAIType.INVALID_REQUEST
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,13 @@ class Locations:
         return self.data_dir / "models"
 
     @property
+    def hub_search_dir(self) -> Path:
+        """The last answer to each `hostbench search`, for offline use. Under the data dir,
+        not the cache dir, so that it moves with HOSTBENCH_HOME like the store it
+        describes models for."""
+        return self.data_dir / "hub-search"
+
+    @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
 

@@ -11,33 +11,44 @@ from catalog import Catalog, LocalModels
 from catalog.fit_target import shape_of_file, subject_for
 from catalog.gguf_info import is_gguf
 from catalog.model_shape import ModelShape
-from hardware import MachineSnapshot, discover
+from hardware import MachineSnapshot
 from profiles.library import ProfileLibrary
 from profiles.locations import Locations
 from profiles.profile import DEFAULT_ENGINE
-from profiles.resolver import Resolution, resolve_options
+from profiles.resolver import EstimateKeys, Resolution, resolve_options
+from profiles.tuned import annotate_reasons
 
 
 def user_profiles_dir(locations: Locations) -> Path:
     return locations.config_dir / "profiles"
 
 
+def load_library(locations: Locations) -> ProfileLibrary:
+    """The shipped profiles and the user's."""
+    return ProfileLibrary.load(user_profiles_dir(locations))
+
+
 def plan_options(
     shape: ModelShape | None,
     profile: str | None,
     *,
-    explicit: Mapping[str, Any],
+    given: Mapping[str, Any],
     defaults: Mapping[str, Any],
-    locations: Locations,
-    snapshot: MachineSnapshot | None = None,
+    library: ProfileLibrary,
+    snapshot: MachineSnapshot,
+    keys: EstimateKeys | None,
     engine_id: str = DEFAULT_ENGINE,
+    given_where: str = "on the command line",
 ) -> Resolution:
     """Resolve `profile` (None: the one matching this machine) and the options for `shape`
-    on `engine_id`."""
-    snapshot = snapshot or discover(locations.models_dir)
-    library = ProfileLibrary.load(user_profiles_dir(locations))
+    on `engine_id`, whose names for what the memory estimate reads are `keys`."""
     resolved = library.resolve(profile, snapshot, engine_id)
-    return resolve_options(shape, snapshot, resolved, explicit, defaults)
+    resolution = resolve_options(
+        shape, snapshot, resolved, given, defaults, keys=keys, given_where=given_where
+    )
+    for name in resolved.chain:
+        annotate_reasons(resolution.reasons, library.profiles[name])
+    return resolution
 
 
 def shape_for_file(path: Path, label: str) -> ModelShape | None:
@@ -45,6 +56,9 @@ def shape_for_file(path: Path, label: str) -> ModelShape | None:
     return shape_of_file(path, label) if is_gguf(path) else None
 
 
-def shape_before_pull(text: str, catalog: Catalog, registry: LocalModels) -> ModelShape:
-    """The best shape available without downloading (header over HTTP, else catalog facts)."""
-    return subject_for(text, catalog, registry).shape
+def shape_before_pull(
+    text: str, catalog: Catalog, registry: LocalModels, *, remote: bool = True
+) -> ModelShape:
+    """The best shape available without downloading: the local file's header, else (with
+    `remote`) the header over HTTP, else the catalog's facts."""
+    return subject_for(text, catalog, registry, remote=remote).shape

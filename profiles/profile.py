@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hardware import MachineSnapshot
+from profiles.tuned import TunedRecord
 
 SHIPPED_DIR = Path(__file__).parent / "data"
 AUTO = "auto"
@@ -85,6 +86,9 @@ class Profile(_Strict):
     engine: dict[str, Any] = Field(default_factory=dict)
     engines: dict[str, dict[str, Any]] = Field(default_factory=dict)
     cost: CostSettings = CostSettings()
+    tuned: TunedRecord | None = Field(
+        None, description="What `hostbench tune` measured (a tuned profile only)."
+    )
 
     def options_for(self, engine_id: str) -> dict[str, Any]:
         own = self.engine if (self.engine_name or DEFAULT_ENGINE) == engine_id else {}
@@ -107,10 +111,14 @@ class ResolvedProfile:
 
 
 def machine_gpus(snapshot: MachineSnapshot) -> tuple[int, float]:
-    """(number of dedicated GPUs, their total memory in GiB) as profiles match them."""
-    dedicated = [g for g in snapshot.gpus if not g.unified_memory]
-    total = sum(g.memory_total_bytes or 0 for g in dedicated)
-    return len(dedicated), total / 2**30
+    """(number of GPUs llama.cpp can offload to, their memory in GiB) as profiles match
+    them: a dedicated GPU by its total, a unified-memory one (Apple silicon, Metal) by what
+    the OS lets the GPU use; one whose share is unknown does not count."""
+    usable = [g for g in snapshot.gpus if not g.unified_memory or g.gpu_budget_bytes]
+    total = sum(
+        (g.gpu_budget_bytes if g.unified_memory else g.memory_total_bytes) or 0 for g in usable
+    )
+    return len(usable), total / 2**30
 
 
 def load_profile(path: Path) -> Profile:

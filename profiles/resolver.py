@@ -1,117 +1,219 @@
-"""Turning (model, hardware, profile, explicit flags) into engine option values, each with
-the reason it was chosen. Explicit flags always win; the profile comes next; the engine's
-defaults last. `n_gpu_layers = "auto"` and an unset context are filled in from the memory
-estimate (catalog.placement), and a combination that cannot fit is refused with the reason.
-
-The option names are the llama.cpp adapter's (ctx_size, n_gpu_layers, parallel,
-cache_type_k/v, flash_attn, ubatch_size); other engines get the layered values unchanged.
+"""Turning (model, hardware, profile, given options) into engine option values, each with
+the reason it was chosen. Given options always win; the profile comes next; the engine's
+defaults last. The engine's options that the memory estimate reads are named by the engine
+(`EstimateKeys`, declared beside its options); an `auto` layer count and an unset context
+are filled in from the estimate (catalog.placement), and a combination that cannot fit is
+refused with the reason. An engine that names none gets the layered values unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from catalog.fit import FitOptions
 from catalog.model_shape import ModelShape
-from catalog.placement import Devices, FitReport, Verdict, fit, largest_context
+from catalog.placement import Devices, FitReport, Verdict, fit, largest_context, split_text
 from hardware import MachineSnapshot
 from profiles.profile import ResolvedProfile
 
 GIB = float(1 << 30)
 
 
+class Origin(StrEnum):
+    """Where an option's value came from."""
+
+    GIVEN = "given"
+    """By whoever asked for the launch: the command line, a launch request, config.toml."""
+    PROFILE = "profile"
+    MODEL = "model"
+    """The model's own limit (its trained context)."""
+    ESTIMATE = "estimate"
+    """Worked out from the memory estimate (or, for vLLM, its memory rules)."""
+    DEFAULT = "default"
+    """The engine's default."""
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why an option has its value: its origin, and the words the user reads."""
+
+    origin: Origin
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class EstimateKeys:
+    """The engine's names for the options the memory estimate reads (and, for `gpu_layers`
+    and `context`, fills in). Each engine declares them beside its options; the defaults
+    of the estimate apply to a key the engine lacks."""
+
+    context: str
+    gpu_layers: str | None = None
+    parallel: str | None = None
+    cache_type_k: str | None = None
+    cache_type_v: str | None = None
+    flash_attn: str | None = None
+    ubatch_size: str | None = None
+    split_mode: str | None = None
+    tensor_split: str | None = None
+    main_gpu: str | None = None
+    gpus: str | None = "gpus"
+
+    def flag(self, key: str) -> str:
+        return f"--{key.replace('_', '-')}"
+
+
 @dataclass(frozen=True)
 class Resolution:
     profile: ResolvedProfile
     options: dict[str, Any]
-    reasons: dict[str, str]
+    reasons: dict[str, Reason]
     report: FitReport | None = None
     refusal: str | None = None
     notes: tuple[str, ...] = field(default=())
 
+    def reason_texts(self) -> dict[str, str]:
+        return {key: reason.text for key, reason in self.reasons.items()}
+
 
 def layered(
-    defaults: Mapping[str, Any], profile: ResolvedProfile, explicit: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Defaults < profile < explicit flags, remembering where each value came from."""
+    defaults: Mapping[str, Any],
+    profile: ResolvedProfile,
+    given: Mapping[str, Any],
+    given_where: str = "on the command line",
+) -> tuple[dict[str, Any], dict[str, Reason]]:
+    """Defaults < profile < given options, remembering where each value came from;
+    `given_where` says where the given ones were given ("on the command line", "in the
+    launch request")."""
     values = dict(defaults)
     reasons = {
-        key: "engine default" if value is not None else "engine default (decided when it starts)"
+        key: Reason(
+            Origin.DEFAULT,
+            "engine default" if value is not None else "engine default (decided when it starts)",
+        )
         for key, value in defaults.items()
     }
     for key, value in profile.engine.items():
         values[key] = value
-        reasons[key] = f"profile {profile.source.get(key, profile.name)}"
-    for key, value in explicit.items():
+        reasons[key] = Reason(Origin.PROFILE, f"profile {profile.source.get(key, profile.name)}")
+    for key, value in given.items():
         values[key] = value
-        reasons[key] = "given on the command line"
+        reasons[key] = Reason(Origin.GIVEN, f"given {given_where}")
     return values, reasons
 
 
-def fit_options(values: Mapping[str, Any]) -> FitOptions:
-    """What the estimate needs; flash attention `auto` counts as off (the larger figure)."""
+def fit_options(values: Mapping[str, Any], keys: EstimateKeys) -> FitOptions:
+    """What the estimate needs, read under the engine's names; flash attention `auto`
+    counts as off (the larger figure)."""
+
+    def get(key: str | None, default: Any) -> Any:
+        return default if key is None else values.get(key, default)
+
     return FitOptions(
-        n_ctx=int(values.get("ctx_size", 4096)),
-        n_parallel=int(values.get("parallel", 1)),
-        type_k=str(values.get("cache_type_k", "f16")),
-        type_v=str(values.get("cache_type_v", "f16")),
-        flash_attn=values.get("flash_attn") == "on",
-        n_ubatch=int(values.get("ubatch_size", 512)),
+        n_ctx=int(get(keys.context, 4096)),
+        n_parallel=int(get(keys.parallel, 1)),
+        type_k=str(get(keys.cache_type_k, "f16")),
+        type_v=str(get(keys.cache_type_v, "f16")),
+        flash_attn=get(keys.flash_attn, "auto") == "on",
+        n_ubatch=int(get(keys.ubatch_size, 512)),
+        split_mode=str(get(keys.split_mode, "layer")),
+        tensor_split=_numbers(get(keys.tensor_split, None)),
+        main_gpu=int(get(keys.main_gpu, 0)),
     )
+
+
+def _numbers(text: Any) -> tuple[float, ...] | None:
+    """'3,1' (as the option is given) -> (3.0, 1.0); anything else None here, as the
+    engine's own option check refuses it with the reason."""
+    parts = text if isinstance(text, list | tuple) else str(text).split(",")
+    try:
+        return tuple(float(part) for part in parts) if text else None
+    except (TypeError, ValueError):
+        return None
+
+
+def pinned_gpus(values: Mapping[str, Any], key: str | None = "gpus") -> tuple[int, ...] | None:
+    """The GPU indices a launch pins with `gpus` ('1,0' or a list), in the order given (the
+    order the engine's runtime then numbers them); None: all."""
+    given = None if key is None else values.get(key)
+    if given in (None, ""):
+        return None
+    parts = given if isinstance(given, list | tuple) else str(given).split(",")
+    return tuple(dict.fromkeys(int(part) for part in parts))
 
 
 def resolve_options(
     shape: ModelShape | None,
     snapshot: MachineSnapshot,
     profile: ResolvedProfile,
-    explicit: Mapping[str, Any],
+    given: Mapping[str, Any],
     defaults: Mapping[str, Any],
+    *,
+    keys: EstimateKeys | None,
+    given_where: str = "on the command line",
 ) -> Resolution:
-    values, reasons = layered(defaults, profile, explicit)
-    if shape is None or "ctx_size" not in values:
+    """The values, each with its reason. `keys` are the engine's names for what the
+    memory estimate reads; None (an engine that names none): no estimate here."""
+    values, reasons = layered(defaults, profile, given, given_where)
+    if keys is None:
         return Resolution(profile, values, reasons, notes=("no memory estimate for this engine",))
-    devices = Devices.from_snapshot(snapshot)
-    if "ctx_size" not in explicit:
-        _cap_context(shape, values, reasons)
-    report = _fit(shape, values, devices)
-    if not report.verdict.fits and "ctx_size" not in explicit:
-        report = _shrink_context(shape, values, reasons, devices) or report
-    if values.get("n_gpu_layers") == "auto":
-        values["n_gpu_layers"] = report.n_gpu_layers
-        reasons["n_gpu_layers"] = gpu_reason(report, devices, snapshot)
-    refusal = None if report.verdict.fits else refusal_for(report)
+    if shape is None:
+        return Resolution(profile, values, reasons, notes=("no memory estimate for this model",))
+    estimate = _Estimate(shape, keys, values, reasons)
+    devices = Devices.from_snapshot(snapshot, pinned_gpus(values, keys.gpus))
+    if keys.context not in given:
+        estimate.cap_context()
+    report = estimate.fit(devices)
+    if not report.verdict.fits and keys.context not in given:
+        report = estimate.shrink_context(devices) or report
+    layers = keys.gpu_layers
+    if layers is not None and values.get(layers) == "auto":
+        values[layers] = report.n_gpu_layers
+        reasons[layers] = Reason(Origin.ESTIMATE, gpu_reason(report, devices, snapshot))
+    refusal = None if report.verdict.fits else refusal_for(report, keys)
     return Resolution(profile, values, reasons, report, refusal, devices.notes)
 
 
-def _fit(shape: ModelShape, values: Mapping[str, Any], devices: Devices) -> FitReport:
-    layers = values.get("n_gpu_layers", "auto")
-    return fit(shape, fit_options(values), devices, None if layers == "auto" else int(layers))
+@dataclass
+class _Estimate:
+    """The values being resolved, with their reasons, as the estimate changes them."""
 
+    shape: ModelShape
+    keys: EstimateKeys
+    values: dict[str, Any]
+    reasons: dict[str, Reason]
 
-def _cap_context(shape: ModelShape, values: dict[str, Any], reasons: dict[str, str]) -> None:
-    trained = shape.ctx_train
-    if trained and int(values["ctx_size"]) > trained:
-        reasons["ctx_size"] = (
-            f"the model's trained context ({reasons['ctx_size']} asked {values['ctx_size']})"
-        )
-        values["ctx_size"] = trained
+    def fit(self, devices: Devices) -> FitReport:
+        key = self.keys.gpu_layers
+        layers = "auto" if key is None else self.values.get(key, "auto")
+        options = fit_options(self.values, self.keys)
+        return fit(self.shape, options, devices, None if layers == "auto" else int(layers))
 
+    def cap_context(self) -> None:
+        key, trained = self.keys.context, self.shape.ctx_train
+        if trained and int(self.values[key]) > trained:
+            asked = f"{self.reasons[key]} asked {self.values[key]}"
+            self.reasons[key] = Reason(Origin.MODEL, f"the model's trained context ({asked})")
+            self.values[key] = trained
 
-def _shrink_context(
-    shape: ModelShape, values: dict[str, Any], reasons: dict[str, str], devices: Devices
-) -> FitReport | None:
-    wanted = int(values["ctx_size"])
-    options = fit_options(values)
-    largest = largest_context(
-        replace(shape, ctx_train=min(wanted, shape.ctx_train or wanted)), options, devices
-    )
-    if largest is None:
-        return None
-    values["ctx_size"] = largest
-    reasons["ctx_size"] = f"the largest context that fits ({wanted} does not)"
-    return _fit(shape, values, devices)
+    def shrink_context(self, devices: Devices) -> FitReport | None:
+        key = self.keys.context
+        wanted = int(self.values[key])
+        options = fit_options(self.values, self.keys)
+        shape = replace(self.shape, ctx_train=min(wanted, self.shape.ctx_train or wanted))
+        largest = largest_context(shape, options, devices)
+        if largest is None:
+            return None
+        self.values[key] = largest
+        why = f"the largest context that fits ({wanted} does not)"
+        self.reasons[key] = Reason(Origin.ESTIMATE, why)
+        return self.fit(devices)
 
 
 def gpu_reason(report: FitReport, devices: Devices, snapshot: MachineSnapshot) -> str:
@@ -122,25 +224,33 @@ def gpu_reason(report: FitReport, devices: Devices, snapshot: MachineSnapshot) -
     free = sum(d.free_bytes for d in devices.gpus) / GIB
     per_layer = shape.mean_layer_bytes / GIB
     layers = f"{placement.n_gpu_layers} of {total}"
+    split = f" [{split_text(placement)}]" if len(devices.gpus) > 1 else ""
     if report.verdict is Verdict.FULL_GPU:
         need = placement.gpu_bytes / GIB
-        return f"{layers}: all layers fit ({need:.1f} of {free:.1f} GiB free)"
+        return f"{layers}: all layers fit ({need:.1f} of {free:.1f} GiB free){split}"
     if placement.n_gpu_layers:
-        return f"{layers}: {free:.1f} GiB free, {per_layer:.2f} GiB per layer"
+        return f"{layers}: {free:.1f} GiB free, {per_layer:.2f} GiB per layer{split}"
     return (
         f"0 of {total}: not one layer fits in {free:.1f} GiB free ({per_layer:.2f} GiB per layer)"
     )
 
 
-def refusal_for(report: FitReport) -> str:
+def refusal_for(report: FitReport, keys: EstimateKeys) -> str:
     short = [use for use in (*report.placement.gpus, report.placement.ram) if not use.fits]
+    if not short:  # not memory: the GPU split cannot apply (e.g. --main-gpu past the GPUs)
+        return f"{report.shape.name} cannot be placed: {'; '.join(report.reasons)}"
     parts = [
         f"{use.device.name} needs {use.need_bytes / GIB:.2f} GiB, "
         f"{use.device.usable_bytes / GIB:.2f} GiB usable"
         for use in short
     ]
+    at = f"{keys.context}={report.options.n_ctx}"
+    smaller = keys.flag(keys.context)
+    if keys.parallel is not None:
+        at += f" x {keys.parallel}={report.options.n_parallel}"
+        smaller += f" or {keys.flag(keys.parallel)}"
+    kv_cache = ", a q8_0 KV cache" if keys.cache_type_k is not None else ""
     return (
-        f"{report.shape.name} does not fit at ctx_size={report.options.n_ctx} "
-        f"x parallel={report.options.n_parallel}: {'; '.join(parts)}. Try a smaller "
-        "--ctx-size or --parallel, a q8_0 KV cache, or a smaller quant (hostbench fit)"
+        f"{report.shape.name} does not fit at {at}: {'; '.join(parts)}. Try a smaller "
+        f"{smaller}{kv_cache}, or a smaller quant (hostbench fit)"
     )

@@ -6,18 +6,25 @@ HOSTBENCH_SERVER__PORT=9000 or HOSTBENCH_ENGINES__LLAMA_SERVER_PATH=/opt/llama-s
 
 from __future__ import annotations
 
+import json
+import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
+from errors import UsageError
 from profiles.locations import Locations
+
+MIN_PUBLIC_KEY_LENGTH = 16
+"""Shortest API key accepted when the server listens off loopback."""
 
 
 class ServerSettings(BaseModel):
@@ -28,11 +35,90 @@ class ServerSettings(BaseModel):
         8080, ge=0, le=65535, description="Port of the OpenAI endpoint (0: any free port)."
     )
     api_key: SecretStr | None = Field(
-        None, description="Key the OpenAI endpoint requires (Bearer); needed off loopback."
+        None,
+        description="Key the OpenAI endpoint requires (Bearer); needed off loopback, at least "
+        f"{MIN_PUBLIC_KEY_LENGTH} characters there. Surrounding spaces are ignored; an empty "
+        "key counts as none.",
+    )
+    api_key_file: Path | None = Field(
+        None, description="File holding api_key (kept out of `ps` and shell history)."
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra names clients may reach the server by (Host header); loopback "
+        "names and the bound address are always accepted.",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Web origins (scheme://host[:port], or *) whose pages may call the API "
+        "(CORS); none by default.",
+    )
+    max_body_bytes: int = Field(
+        8 << 20, gt=0, description="Largest request body accepted; larger ones get 413."
+    )
+    max_json_depth: int = Field(
+        64, gt=0, description="Deepest JSON nesting accepted in a request body; deeper gets 400."
     )
     graceful_shutdown_s: float = Field(
         10.0, ge=0, description="How long in-flight requests may finish after Ctrl-C/SIGTERM."
     )
+    exit_with_pid: int | None = Field(
+        None,
+        ge=1,
+        description="Stop (as on SIGTERM) when this process exits, unless sent SIGUSR1 "
+        "first; the workbench sets it for the server it starts.",
+    )
+
+    allow_remote_control: bool = Field(
+        False,
+        description="Serve the control API (/api/*) to other machines over TCP; off: only "
+        "this machine (Unix socket, loopback) may use it. Put a TLS proxy in front first.",
+    )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _normalise_key(cls, value: Any) -> Any:
+        """One normalised key for the start-up check and the request check alike."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _bare_host(cls, value: str) -> str:
+        """`[::1]` as written in URLs is the address `::1` to bind."""
+        return value.strip().removeprefix("[").removesuffix("]")
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _name_list(cls, value: Any) -> Any:
+        """A list, or in the environment a JSON list or comma-separated names; compared in
+        lower case, as Host and Origin headers are."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            names = [v.strip().lower().rstrip("/") if isinstance(v, str) else v for v in value]
+            return [name for name in names if name != ""]
+        return value
+
+    @model_validator(mode="after")
+    def _read_key_file(self) -> ServerSettings:
+        if self.api_key_file is None:
+            return self
+        if self.api_key is not None:
+            raise ValueError("give the API key once: api_key or api_key_file, not both")
+        try:
+            text = self.api_key_file.expanduser().read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or type(error).__name__
+            raise ValueError(
+                f"cannot read the API key file {self.api_key_file}: {reason}"
+            ) from None
+        self.api_key = SecretStr(text.strip()) if text.strip() else None
+        return self
 
 
 class EngineSettings(BaseModel):
@@ -52,6 +138,38 @@ class EngineSettings(BaseModel):
     )
     restart_backoff_max_s: float = Field(
         30.0, gt=0, description="Longest wait between restarts of a crashing engine."
+    )
+    restart_reset_after_s: float = Field(
+        30.0,
+        gt=0,
+        description="A restarted engine up this long starts its restart backoff afresh.",
+    )
+    restart_reset_after_requests: int = Field(
+        1,
+        ge=1,
+        description="So does one that has answered this many requests since it restarted.",
+    )
+    hang_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="An engine serving requests that answers no health check for this long "
+        "is hung: it is killed, its clients get an error and it is restarted.",
+    )
+    health_interval_s: float = Field(
+        1.0, gt=0, description="How often a serving engine's health is checked."
+    )
+    first_byte_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="Longest wait for an engine's first byte of an answer (prompt "
+        "processing, or a whole non-streamed answer); a long prompt on a slow CPU needs "
+        "minutes.",
+    )
+    token_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Longest wait between two reads of a streamed answer once it has begun "
+        "(another request's prompt, processed in the same batch, delays every stream).",
     )
 
 
@@ -132,16 +250,31 @@ class PoolSettings(BaseModel):
     load_timeout_s: float = Field(
         300, gt=0, description="How long a request waits for its model to load."
     )
-    max_concurrent: int = Field(
-        0,
+    launch_grace_s: float = Field(
+        5,
         ge=0,
-        description="Requests one model serves at once; more wait in a queue (0: no limit).",
+        description="How long a request for a model that is not served, but names a catalog "
+        "or local model, waits for a launch of it to reach the server (a script's "
+        "`hostbench launch MODEL &` is a moment behind its first request); other names are "
+        "refused at once (0: always at once).",
     )
-    max_queue: int = Field(
-        64, ge=0, description="Requests that may wait per model; beyond it the answer is 429."
+    max_concurrent: int | None = Field(
+        None,
+        ge=0,
+        description="Requests one model serves at once; more wait in a queue (default: the "
+        "engine's parallel slots, e.g. llama.cpp's `parallel`; 0: no limit).",
+    )
+    max_queue: int | None = Field(
+        None,
+        ge=0,
+        description="Requests that may wait per model; beyond it the answer is 429 with "
+        "Retry-After (default: queue_per_slot per request served at once).",
+    )
+    queue_per_slot: int = Field(
+        16, ge=0, description="The default max_queue, per request served at once."
     )
     queue_timeout_s: float = Field(
-        300, gt=0, description="How long a queued request waits for its turn before a 503."
+        120, gt=0, description="How long a queued request waits for its turn before a 503."
     )
 
 
@@ -167,5 +300,12 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = Locations.from_env().config_file
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_file)
+        try:
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_file)
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as error:
+            raise SettingsFileError(f"{toml_file}: not a readable TOML file ({error})") from None
         return (init_settings, env_settings, toml)
+
+
+class SettingsFileError(UsageError, ValueError):
+    """config.toml cannot be read or parsed; the message names the file and the place."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import tomllib
@@ -43,7 +44,17 @@ def _declare_checkout_engines() -> None:
     )
 
 
+def _let_children_take_ctrl_c() -> None:
+    """A suite started in the background of a non-interactive shell (`make test &`)
+    inherits SIGINT ignored, and so would every CLI the Ctrl-C tests start: an ignored
+    signal stays ignored across exec. A handled one is reset to the default there, so
+    the children get Python's KeyboardInterrupt as they do from a terminal."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 _declare_checkout_engines()
+_let_children_take_ctrl_c()
 
 
 @pytest.fixture

@@ -1,17 +1,22 @@
 """A local Hugging Face Hub for tests: the endpoints huggingface_hub uses to download a
 file, serving real bytes, with the failures real downloads meet (dropped connections,
-corrupted bytes, gated and missing repos). Point HF_ENDPOINT at `FakeHub.url`."""
+corrupted bytes, gated and missing repos), and the model search (`GET /api/models`).
+Point HF_ENDPOINT at `FakeHub.url`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+DEFAULT_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
+DEFAULT_FILE = "smollm2-135m-instruct-q8_0.gguf"
+"""Where the integration tests' hub serves the default model's bytes (the catalog's repo)."""
 
 
 @dataclass
@@ -20,6 +25,9 @@ class Served:
     path: str
     range: str | None
     authorized: bool
+    query: dict[str, list[str]] = field(default_factory=dict)
+    body_bytes: int = 0
+    """What the answer's body carried (file bytes for a GET of a file)."""
 
 
 @dataclass
@@ -32,6 +40,8 @@ class HubFile:
     advertised_size: int | None = None
     fail_heads: list[int] = field(default_factory=list)
     """HTTP statuses the next HEAD requests answer with, one per request (e.g. 503)."""
+    bytes_per_s: int | None = None
+    """Send bodies at about this rate, so a test can act while a transfer is under way."""
 
     def __post_init__(self) -> None:
         self.sha256 = self.sha256 or hashlib.sha256(self.data).hexdigest()
@@ -72,6 +82,9 @@ class FakeHub:
     def gets(self, name: str) -> list[Served]:
         return [s for s in self.served if s.method == "GET" and s.path.endswith("/" + name)]
 
+    def searches(self) -> list[Served]:
+        return [s for s in self.served if s.method == "GET" and s.path == "/api/models"]
+
 
 class _Handler(BaseHTTPRequestHandler):
     hub: FakeHub
@@ -80,10 +93,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         return None
 
-    def _record(self) -> None:
+    def _record(self) -> Served:
         auth = "authorization" in {k.lower() for k in self.headers}
-        path = unquote(urlparse(self.path).path)
-        self.hub.served.append(Served(self.command, path, self.headers.get("Range"), auth))
+        url = urlparse(self.path)
+        served = Served(
+            self.command, unquote(url.path), self.headers.get("Range"), auth, parse_qs(url.query)
+        )
+        self.hub.served.append(served)
+        return served
 
     def _error(self, status: int, code: str, commit: bool = False) -> None:
         self.send_response(status)
@@ -137,7 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_GET(self) -> None:
-        self._record()
+        served = self._record()
+        if served.path == "/api/models":
+            return self._search(served)
         where = self._resolve()
         item = where and self._lookup(*where)
         if not item:
@@ -153,14 +172,57 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end}/{len(item.data)}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        served.body_bytes = len(body)
         drop = item.drop_at.pop(0) if item.drop_at else None
         if drop is not None and drop > start:
             self.wfile.write(body[: drop - start])
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(2)
-            return
-        self.wfile.write(body)
+            return None
+        self._send_body(bytes(body), item.bytes_per_s)
+        return None
+
+    def _search(self, served: Served) -> None:
+        """`HfApi.list_models(search=..., filter="gguf", limit=..., expand=[...])`: the
+        repos whose id contains the search. Each item has the keys huggingface_hub 2.4's
+        `ModelInfo.__init__` reads for the expanded fields (`siblings[].rfilename`,
+        `downloads`, `likes`, `gated`, `lastModified`), as the Hub's JSON spells them."""
+        query = served.query
+        wanted = query.get("search", [""])[0].lower()
+        limit = int(query.get("limit", ["1000"])[0])
+        found = [repo for repo in self.hub.files if wanted in repo.lower()][:limit]
+        self._json([self._model_item(repo) for repo in found])
+
+    def _model_item(self, repo: str) -> dict[str, object]:
+        return {
+            "_id": hashlib.sha1(repo.encode()).hexdigest()[:24],
+            "id": repo,
+            "downloads": 1000,
+            "likes": 10,
+            "gated": "manual" if repo in self.hub.gated else False,
+            "lastModified": "2026-01-02T03:04:05.000Z",
+            "siblings": [{"rfilename": name} for name in ("README.md", *self.hub.files[repo])],
+        }
+
+    def _json(self, data: object) -> None:
+        payload = json.dumps(data).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_body(self, body: bytes, rate: int | None) -> None:
+        """The whole body, or paced chunks; a client that went away just ends it."""
+        step = max(1, len(body) if rate is None else rate // 20)
+        try:
+            for start in range(0, len(body), step):
+                self.wfile.write(body[start : start + step])
+                if rate is not None:
+                    time.sleep(step / rate)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def do_POST(self) -> None:
         self._record()
@@ -173,13 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
         if parts[:2] != ["api", "models"] or repo not in self.hub.files:
             return self._error(404, "RepoNotFound")
         known = self.hub.files[repo]
-        infos = [_path_info(p, known[p]) for p in form.get("paths", []) if p in known]
-        payload = json.dumps(infos).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        self._json([_path_info(p, known[p]) for p in form.get("paths", []) if p in known])
         return None
 
 

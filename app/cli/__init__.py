@@ -10,9 +10,10 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from app.cli.exit_codes import ExitCode, exit_code_for
+from app.cli.exit_codes import CliUsageError, exit_code_for
+from errors import ExitCode
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "launch": ("launch", "serve MODEL on the local OpenAI endpoint (foreground)"),
@@ -21,16 +22,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("models", "list local models"),
     "rm": ("rm", "remove a local model"),
     "catalog": ("catalog", "browse the model catalog with a fit verdict for this machine"),
+    "search": ("search", "search the Hugging Face Hub for GGUF models, with a fit verdict here"),
     "fit": ("fit", "estimate whether a model fits this machine, before downloading it"),
     "quantize": ("quantize", "quantize a local model with llama.cpp's quantizer"),
     "profiles": ("profiles", "list or show launch profiles"),
     "ps": ("ps", "list the engines of the running server"),
     "stop": ("stop", "stop an engine of the running server"),
+    "restart": ("restart", "restart an engine of the running server with its options"),
+    "clients": ("clients", "what to paste to point OpenAI/Anthropic SDKs and agents here"),
+    "token": ("token", "the control token: `token rotate` replaces it"),
+    "shutdown": ("shutdown", "stop the running server itself and all its engines"),
     "export": ("export", "write Kubernetes, KServe or compose manifests for a model"),
     "gpus": ("gpus", "show GPUs, CPU, RAM and disk of this machine (--watch, --json)"),
     "hw": ("gpus", "alias of `gpus`"),
     "engines": ("engines", "list engine adapters, or build llama-server for this machine"),
     "bench": ("bench", "benchmark an endpoint; `bench list|show|diff`; `bench overhead`"),
+    "tune": ("tune", "measure llama.cpp settings for MODEL here; `launch` then uses the best"),
     "compare": ("compare", "cost and speed here vs hosted APIs, with break-even volume"),
     "prices": ("prices", "the hosted-API price table: show it, or `prices update --from`"),
 }
@@ -56,17 +63,22 @@ def _configure_logging(verbose: bool) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "httpcore", "uvicorn.error"):
+    for noisy in ("httpx", "httpx2", "httpcore", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, workbench: Callable[[], int] | None = None) -> int:
+    """Run the command in `argv`; without one, open `workbench` (app.main hands it the
+    Textual front end, which this package never imports), else show the usage."""
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command is None:
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        return _workbench()
+        if workbench is None:
+            parser.print_help(sys.stderr)
+            return ExitCode.USAGE
+        return workbench()
     _configure_logging(args.verbose)
     module = importlib.import_module(f"app.cli.commands.{COMMANDS[args.command][0]}")
     try:
@@ -77,27 +89,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the one place where errors become exit codes
         code = exit_code_for(error)
         if code == ExitCode.ERROR and not _is_known(error):
-            raise
+            return _internal_error(error, args.verbose)
         print(f"error: {describe(error)}", file=sys.stderr)
         return code
 
 
-def _workbench() -> int:
-    """No command: open the Textual workbench (imported only now, so --help stays instant)."""
-    from app.tui import run
+INTERNAL_ERROR = "internal error"
+"""What an error no front end anticipated is called on stderr: a bug to report. Tests
+look for it (tests/unit/test_cli_robustness.py), so a bug never hides as a clean exit."""
 
-    return run()
+
+def _internal_error(error: Exception, verbose: bool) -> int:
+    """One line, never a traceback on the terminal unless asked for (-v)."""
+    if verbose:
+        import traceback
+
+        traceback.print_exception(error)
+    one_line = " ".join(str(error).split())[:300]
+    print(
+        f"error: {INTERNAL_ERROR}: {type(error).__name__}: {one_line} "
+        "(`hostbench -v ...` shows the traceback; please report it)",
+        file=sys.stderr,
+    )
+    return ExitCode.ERROR
 
 
 def _is_known(error: BaseException) -> bool:
-    from bench import StoreError
     from bench.errors import BenchError
     from catalog import CatalogError
     from engines.errors import EngineError
     from engines.llamacpp.build import BuildError
+    from hardware.snapshot_file import SnapshotFileError
     from profiles.library import ProfileError
+    from profiles.settings import SettingsFileError
+    from storage import StoreError
 
-    known = CatalogError | EngineError | StoreError | BuildError | ProfileError | BenchError
+    known = (CatalogError | EngineError | StoreError | BuildError | ProfileError | BenchError) | (
+        SnapshotFileError | CliUsageError | SettingsFileError
+    )
     return isinstance(error, known)
 
 

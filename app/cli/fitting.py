@@ -4,11 +4,10 @@ fit reports and resolved options read on a terminal and in JSON."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.cli.output import human_bytes
+from app.display.numbers import human_bytes
 
 if TYPE_CHECKING:
     from catalog.fit import FitOptions
@@ -28,11 +27,12 @@ def add_machine_option(parser: argparse.ArgumentParser) -> None:
 
 
 def machine_snapshot(path: Path | None, models_dir: Path) -> MachineSnapshot:
-    from hardware import discover, snapshot_from_dict
+    from hardware import discover
+    from hardware.snapshot_file import read_snapshot_file
 
     if path is None:
         return discover(models_dir)
-    return snapshot_from_dict(json.loads(path.read_text("utf-8")))
+    return read_snapshot_file(path)
 
 
 def options_text(options: FitOptions) -> str:
@@ -66,6 +66,7 @@ def report_dict(report: FitReport) -> dict[str, Any]:
         "devices": [
             {
                 "device": use.device.name,
+                "layers": use.layers,
                 "need_bytes": use.need_bytes,
                 "free_bytes": use.device.free_bytes,
                 "margin_bytes": use.device.margin_bytes,
@@ -87,6 +88,6 @@ def breakdown_text(report: FitReport) -> str:
 
 def resolution_rows(resolution: Resolution) -> list[dict[str, Any]]:
     return [
-        {"option": key, "value": value, "why": resolution.reasons.get(key, "")}
+        {"option": key, "value": value, "why": str(resolution.reasons.get(key, ""))}
         for key, value in resolution.options.items()
     ]

@@ -28,16 +28,6 @@ def print_table(
     (out or sys.stdout).write(format_table(rows, columns) + "\n")
 
 
-def human_bytes(count: float | None) -> str:
-    if count is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(count) < 1024 or unit == "TiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TiB"
-
-
 def note(message: str) -> None:
     """A diagnostic line for people, on stderr."""
     print(message, file=sys.stderr, flush=True)

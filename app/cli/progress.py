@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from app.cli.output import human_bytes
+from app.display.numbers import human_bytes
 
 
 class ByteProgress:

@@ -6,13 +6,13 @@ headless commands never load Textual.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from app.tui.app import Workbench
 
 
-def make_app(*args, **kwargs) -> Workbench:  # type: ignore[no-untyped-def]
+def make_app(*args: Any, **kwargs: Any) -> Workbench:
     """See `app.tui.factory.make_app`."""
     from app.tui.factory import make_app as build
 

@@ -1,4 +1,4 @@
-"""The workbench: seven screens over one hostbench server (DESIGN.md "Three ways in").
+"""The workbench: seven screens over one hostbench server (docs/architecture.md, "Three ways in").
 
 Every action calls the same core and control-API functions the CLI uses; blocking calls run
 in thread workers that report by message, and one handler turns any worker failure into a
@@ -12,6 +12,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -22,8 +23,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from app.background import BackgroundServerError, DetachedServer
-from app.tui.link import ControlApi, EngineInfo, Poller, ServerView
+from app.tui.link import ControlApi, Poller, ServerView
 from app.tui.messages import (
     EngineCrashed,
     EngineLaunched,
@@ -37,6 +37,7 @@ from app.tui.screens.machine import MachineScreen
 from app.tui.widgets.navbar import SCREENS
 
 if TYPE_CHECKING:
+    from app.background import DetachedServer
     from hardware import MachineSnapshot
     from profiles import Locations, Settings
 
@@ -64,7 +65,8 @@ def _screen(module: str, name: str) -> Callable[[], Screen[Any]]:
     Machine screen only, not for the catalog, the engines or the chat client."""
 
     def build() -> Screen[Any]:
-        return getattr(importlib.import_module(f"app.tui.screens.{module}"), name)()  # type: ignore[no-any-return]
+        screen: Screen[Any] = getattr(importlib.import_module(f"app.tui.screens.{module}"), name)()
+        return screen
 
     return build
 
@@ -74,19 +76,17 @@ def known_error(error: BaseException) -> bool:
     import httpx
     from pydantic import ValidationError
 
-    from bench import StoreError
-    from bench.errors import BenchError
-    from catalog import CatalogError
-    from engines.errors import EngineError
+    from app.background import BackgroundServerError
+    from errors import HostbenchError
 
-    kinds = (CatalogError, EngineError, StoreError, BenchError, ValidationError, httpx.HTTPError)
-    return isinstance(error, (*kinds, BackgroundServerError, OSError))
+    kinds = (HostbenchError, ValidationError, httpx.HTTPError, BackgroundServerError, OSError)
+    return isinstance(error, kinds)
 
 
 class Dependencies:
-    """What the workbench is handed (CONVENTIONS 7): tests pass a server, a recorded one,
-    a clock. Settings, locations and the client default to the environment's, built on
-    first use (in the connect worker), so the first frame does not wait for them."""
+    """What the workbench is handed: tests pass a server, a recorded one, a clock.
+    Settings, locations and the client default to the environment's, built on first use
+    (in the connect worker), so the first frame does not wait for them."""
 
     def __init__(
         self,
@@ -147,8 +147,8 @@ class Workbench(App[None]):
 
     TITLE = "hostbench"
     CSS_PATH = "app.tcss"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 (App declares it)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
     MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
         "machine": MachineScreen,
         "catalog": _screen("catalog", "CatalogScreen"),
@@ -202,6 +202,8 @@ class Workbench(App[None]):
                     ServerUnreachable(f"no hostbench server at {self.client.base_url}")
                 )
                 return
+            from app.background import DetachedServer  # pydantic models: after the first frame
+
             server = self.deps.settings.server
             log = self.deps.locations.logs_dir / "workbench-server.log"
             self.started_server = DetachedServer.start(server.port, log, host=server.host)
@@ -278,6 +280,24 @@ class Workbench(App[None]):
 
         return discover(self.deps.locations.models_dir)
 
+    # -- one screen handing work to another ---------------------------------------------
+
+    async def open_pull(self, model: str) -> None:
+        """Show the Models screen pulling `model`."""
+        from app.tui.screens.models import ModelsScreen
+
+        await self.switch_mode("models")
+        if isinstance(self.screen, ModelsScreen):
+            self.screen.start_pull(model)
+
+    async def open_launch(self, model: str) -> None:
+        """Show the Engines screen launching `model`."""
+        from app.tui.screens.engines import EnginesScreen
+
+        await self.switch_mode("engines")
+        if isinstance(self.screen, EnginesScreen):
+            self.screen.launch_model(model)
+
     # -- errors -------------------------------------------------------------------------
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -332,6 +352,8 @@ class Workbench(App[None]):
         keep = not stop_models and bool(self.view and self.view.engines)
         if self.started_server is not None and not keep:
             self.started_server.stop()
+        elif self.started_server is not None:
+            self.started_server.detach()  # it outlives the workbench, as asked
         self.call_from_thread(self.exit)
 
     def on_unmount(self) -> None:
@@ -345,7 +367,7 @@ class Workbench(App[None]):
             yield SystemCommand(
                 f"Show {label} ({key})",
                 f"Switch to the {label} screen",
-                lambda mode=mode: self.switch_mode(mode),  # type: ignore[misc]
+                partial(self.switch_mode, mode),
             )
 
 
@@ -355,7 +377,3 @@ def _title(worker: Worker[Any]) -> str:
 
 def engine_names(view: ServerView | None) -> list[str]:
     return [e.name for e in view.engines] if view else []
-
-
-def running_engines(view: ServerView | None) -> list[EngineInfo]:
-    return [e for e in view.engines if e.state == "ready"] if view else []

@@ -1,4 +1,5 @@
-"""Streaming one chat answer from the OpenAI endpoint, timed as DESIGN.md defines it.
+"""Streaming one chat answer from the OpenAI endpoint, timed as docs/architecture.md
+("Measuring") defines it.
 
 Blocking (httpx), for a thread worker: `on_progress` is called with the whole answer so
 far, so the UI may drop all but the newest update without losing text. TTFT is request
@@ -16,6 +17,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource
+
+STOPPED = "stopped by you (ctrl+t)"
+"""The finish reason of an answer the user stopped: not an error, the text so far is kept."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ def _error_of(response: httpx.Response) -> str:
 def stream_answer(
     openai_url: str,
     body: dict[str, Any],
-    on_progress: Callable[[Answer], None],
+    on_progress: Callable[[Answer], object],
     *,
     cancel: threading.Event | None = None,
     api_key: str | None = None,
@@ -123,13 +128,14 @@ def stream_answer(
         ) as response:
             if response.status_code != 200:
                 return replace(answer, done=True, error=_error_of(response))
-            for line in response.iter_lines():
+            for event in EventSource(response).iter_sse():
                 if cancel is not None and cancel.is_set():
-                    return replace(answer, done=True, error="stopped")
-                if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+                    answer = replace(answer, finish_reason=STOPPED)
+                    break
+                if event.data == "[DONE]":
                     continue
                 now = (time.perf_counter() - started) * 1000.0
-                answer = _apply(answer, json.loads(line[5:]), now)
+                answer = _apply(answer, event.json(), now)
                 on_progress(answer)
                 if answer.error:
                     break

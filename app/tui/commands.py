@@ -12,7 +12,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 VERBS = (
     ("Pull", "models", "start_pull", "download it (Models screen), with progress"),
-    ("Launch", "engines", "prefill", "fill the launch form with it (Engines screen)"),
+    ("Launch", "engines", "launch_model", "launch it through the form (Engines screen)"),
 )
 
 
@@ -26,7 +26,7 @@ class ModelCommands(Provider):
         self.ids = sorted(catalog.entries)
 
     def _commands(self) -> list[tuple[str, Callable[[], Awaitable[None]], str]]:
-        found = []
+        found: list[tuple[str, Callable[[], Awaitable[None]], str]] = []
         for verb, mode, method, help_text in VERBS:
             for model in self.ids:
                 action = partial(self._run, mode, method, model)

@@ -1,6 +1,7 @@
 """The Compare screen's content, from the functions `hostbench compare` and `hostbench bench`
-use: this machine's newest stored sweep next to hosted prices, as table rows and bars, and
-the quick bench started from the screen. Blocking where it reads the store or benches; no
+use: this machine's newest stored sweep next to hosted prices, as table rows and bars, its
+trade-off curve (one per value after a `bench --vary`), and the quick bench started from
+the screen. Blocking where it reads the store or benches; no
 Textual here.
 """
 
@@ -11,15 +12,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.cli.bench_format import num, usd
-from app.cli.commands.compare import footer_lines, hosted_cells, local_row
-from app.cli.cost_format import electricity_inputs, hourly_inputs
-from bench import Store
+from app.display.compare_rows import footer_lines, hosted_cells, local_row
+from app.display.cost import electricity_inputs, hourly_inputs
+from app.display.curve_chart import cheaper_lines, curve_charts
+from app.display.numbers import num, usd
 from bench.comparison import Comparison, HostedRow
+from bench.cost import tokens_per_s_to_match
+from bench.curve import Curve
 from bench.errors import BenchNotFoundError
 from bench.runs import BenchRun, BenchRuns
 from bench.session import BenchPlan, SweepProgress
-from engines.benchmarking import (
+from control.api import EngineStatus
+from hardware import MachineSnapshot
+from profiles import Locations, Settings
+from storage import Store
+from workflows.benchmarking import (
     PromptSpec,
     build_comparison,
     effective_cost,
@@ -27,8 +34,7 @@ from engines.benchmarking import (
     prepare_local,
     run_bench,
 )
-from hardware import MachineSnapshot
-from profiles import Locations, Settings
+from workflows.curves import BeforeBench, cheaper_than, sweep_curves
 
 QUICK_PLAN = BenchPlan(concurrencies=(1, 4), warmup=1)
 """One stream, then four: the latency of a single user and what batching adds."""
@@ -66,6 +72,9 @@ class CompareData:
     comparisons: tuple[Comparison, ...]
     prices: str
     """The price table's source and date."""
+    curves: tuple[Curve, ...] = ()
+    """The trade-off curve of the newest sweep, or one per value of the newest `bench
+    --vary`, each point priced."""
 
     @property
     def primary(self) -> Comparison:
@@ -98,7 +107,9 @@ def load_comparisons(
             for level in sweep_levels(store, primary.local.label)
             if level != primary.local.concurrency
         ]  # fmt: skip
-        return CompareData((primary, *others), prices)
+        cost = effective_cost(settings, locations, snapshot=snapshot).cost
+        series = BenchRuns(store).newest_series(label=primary.local.label, kind="hostbench")
+        return CompareData((primary, *others), prices, tuple(sweep_curves(series, cost)))
     return None
 
 
@@ -177,6 +188,64 @@ def detail_lines(data: CompareData) -> list[str]:
     if inputs.basis != "none":  # else a note says what to set
         lines.append(f"cost: {hourly_inputs(inputs)}; {electricity_inputs(inputs)}")
     return lines + [f"note: {line}" for line in footer_lines(data.primary, data.prices)]
+
+
+# -- the curve, and the page before any bench ----------------------------------------------
+
+CURVE_WIDTH = 50
+"""Chart columns: with the axis labels, the chart fits an 80-column terminal."""
+
+
+def curve_lines(data: CompareData) -> list[str]:
+    """The sweep's curve, then from which load each hosted offer costs more than here."""
+    if sum(len(curve.points) for curve in data.curves) < 2:
+        return []
+    prices = [row.price for row in data.primary.hosted]
+    found = cheaper_than(data.curves, prices)
+    return [
+        *curve_charts(data.curves, CURVE_WIDTH, height=8),
+        "",
+        *cheaper_lines(data.curves, found),
+    ]
+
+
+def hour_line(before: BeforeBench) -> str:
+    """What an hour here costs, from the cost settings alone."""
+    hour = before.hour
+    if hour.basis == "none":
+        return "an hour here: unknown: set cost.power_w (power) or a rental/purchase price"
+    return (
+        f"an hour here: {usd(before.usd_per_hour)} ({hourly_inputs(hour)}; "
+        f"{electricity_inputs(hour)})"
+    )
+
+
+def offer_lines(before: BeforeBench) -> list[str]:
+    """Each hosted offer's prices, and the output rate a bench here must reach to match it."""
+    rows = [("offer", "$/1M in", "$/1M out", "out tok/s to match")]
+    for price in before.offers:
+        rate = tokens_per_s_to_match(before.usd_per_hour, price.output_usd_per_mtok)
+        rows.append(
+            (price.key, usd(price.input_usd_per_mtok), usd(price.output_usd_per_mtok), num(rate))
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def before_lines(before: BeforeBench) -> list[str]:
+    """The Compare page before any bench: the hour, the offers, what the last column means."""
+    return [
+        hour_line(before),
+        "",
+        *offer_lines(before),
+        "",
+        "out tok/s to match: where an hour here costs what the offer charges for the "
+        "same output tokens; a bench above it makes them cheaper here",
+        f"prices: {before.prices}",
+    ]
 
 
 # -- the bar chart -------------------------------------------------------------------------
@@ -271,10 +340,10 @@ def bench_step(progress: SweepProgress) -> BenchStep:
 def quick_bench(
     settings: Settings,
     locations: Locations,
-    status: Mapping[str, Any],
+    status: EngineStatus,
     base_url: str,
     *,
-    progress: Callable[[SweepProgress], None],
+    progress: Callable[[SweepProgress], object],
     cancel: threading.Event,
 ) -> list[BenchRun]:
     """`hostbench bench MODEL --concurrency 1,4 --num-prompts 8 --input-len 64

@@ -1,4 +1,5 @@
-"""The one way to build the workbench (CONVENTIONS 7), for `hostbench` and for tests."""
+"""The one way to build the workbench (dependencies handed in, never global), for
+`hostbench` and for tests."""
 
 from __future__ import annotations
 

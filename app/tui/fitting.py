@@ -3,26 +3,30 @@ catalog` and `hostbench fit` use. Blocking (headers, the store); no Textual here
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from app.cli.commands.catalog import entry_row, matches
-from bench import Store
+from app.display.catalog_rows import entry_row, matches
 from catalog import Catalog, CatalogEntry, CatalogError, LocalModels
 from catalog.fit import FitOptions, estimate_cpu
 from catalog.fit_target import subject_for
 from catalog.model_shape import shape_from_catalog
 from catalog.placement import Devices, Verdict, fit, largest_context
 from hardware import MachineSnapshot
-from profiles import Locations
+from profiles import Locations, Settings
+from storage import Store
 
 if TYPE_CHECKING:
-    from engines.recommend import Recommendation
-    from profiles.resolver import Resolution
+    from catalog.hub_search import HubSearch
+    from workflows.launching import Plan
+    from workflows.recommend import Recommendation
+
+log = logging.getLogger(__name__)
+
 
 VERDICT_CLASS = {
     Verdict.FULL_GPU.value: "fit-gpu",
@@ -78,7 +82,7 @@ def catalog_rows(
     options = FitOptions(n_ctx=n_ctx)
     rows = []
     for entry in catalog.entries.values():
-        row = entry_row(entry, registry, options, devices)
+        row = entry_row(entry, registry, options, devices, log.warning)
         verdict = (row.get("fit") or "").partition(": ")[2]
         row["verdict"] = verdict or None
         row["sizes"] = quant_sizes(entry)
@@ -130,6 +134,14 @@ def fit_detail(
     )
 
 
+def hub_search(query: str, cache_dir: Path, snapshot: MachineSnapshot, n_ctx: int) -> HubSearch:
+    """`hostbench search QUERY --ctx N`: the Hub's answer, else the cached one."""
+    from catalog.hub_search_cache import SearchCache, search_or_cached
+
+    devices = Devices.from_snapshot(snapshot)
+    return search_or_cached(query, SearchCache(cache_dir), FitOptions(n_ctx=n_ctx), devices)
+
+
 def profile_names(locations: Locations) -> list[str]:
     from profiles.library import ProfileLibrary
     from profiles.planning import user_profiles_dir
@@ -140,26 +152,19 @@ def profile_names(locations: Locations) -> list[str]:
 def plan_launch(
     model: str,
     profile: str | None,
-    explicit: Mapping[str, Any],
-    defaults: Mapping[str, Any],
-    *,
-    catalog: Catalog,
-    registry: LocalModels,
     snapshot: MachineSnapshot,
+    settings: Settings,
     locations: Locations,
-) -> Resolution:
-    """What `hostbench launch MODEL --dry-run` shows: each option's value and why, from
-    the profile and the memory estimate. No download and no network: a model not here is
-    estimated from the catalog's facts."""
-    from profiles.planning import plan_options
+) -> Plan:
+    """What `hostbench launch MODEL --dry-run` shows, by the same plan: each option's value
+    and why, and the memory. No download and no network: a model not here is estimated
+    from the catalog's facts."""
+    from workflows.launching import DEFAULT_ENGINE, Launcher, LaunchOrder
 
-    try:
-        shape = subject_for(model, catalog, registry, remote=False).shape
-    except CatalogError:
-        shape = None
-    return plan_options(
-        shape, profile, explicit=explicit, defaults=defaults, locations=locations, snapshot=snapshot
-    )
+    locations.store_path.parent.mkdir(parents=True, exist_ok=True)
+    launcher = Launcher(settings, locations, Store(locations.store_path))
+    order = LaunchOrder(model, DEFAULT_ENGINE, profile=profile)  # as the form launches
+    return launcher.plan(order, snapshot=snapshot, remote=False)
 
 
 def engine_recommendation(
@@ -168,8 +173,8 @@ def engine_recommendation(
     """`hostbench fit MODEL`'s engine advice for one user on this machine; None where the
     model is unknown to every engine (the launch plan already says why)."""
     from engines.errors import EngineError
-    from engines.recommend import recommend_engine
     from engines.vllm import VllmEngine
+    from workflows.recommend import recommend_engine
 
     installed = VllmEngine().availability().available
     try:

@@ -1,4 +1,4 @@
-"""Form fields generated from an engine's pydantic options (CONVENTIONS 3): the launch
+"""Form fields generated from an engine's pydantic options (declared once): the launch
 form shows what `hostbench launch --help` shows, from the same declaration. No Textual.
 """
 
@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from app.cli.options import _help, _literal_choices, _members
+from app.display.option_fields import field_help, literal_choices, value_types
 
 Kind = Literal["bool", "choice", "number", "text"]
 
@@ -44,12 +44,12 @@ def shown(value: Any) -> str:
 
 
 def _kind(field: FieldInfo) -> tuple[Kind, tuple[str, ...], str]:
-    members = _members(field.annotation)
+    members = value_types(field.annotation)
     if members == (bool,):
         return "bool", (), ""
-    if len(members) == 1 and (choices := _literal_choices(members[0])):
+    if len(members) == 1 and (choices := literal_choices(members[0])):
         return "choice", tuple(choices), ""
-    words = [c for m in members for c in (_literal_choices(m) or [])]
+    words = [c for m in members for c in (literal_choices(m) or [])]
     numeric = any(m in (int, float) for m in members)
     hint = " or ".join(["N", *words] if numeric else words) or "text"
     if len(members) == 1 and numeric and field.default is None:
@@ -62,7 +62,7 @@ def field_specs(model: type[BaseModel]) -> list[FieldSpec]:
     for name, field in model.model_fields.items():
         kind, choices, hint = _kind(field)
         default = field.get_default(call_default_factory=True)
-        specs.append(FieldSpec(name, kind, default, _help(field), choices, hint))
+        specs.append(FieldSpec(name, kind, default, field_help(field), choices, hint))
     return specs
 
 
@@ -89,3 +89,18 @@ def validate(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, str
             problems.setdefault(where, item["msg"])
         return problems
     return {}
+
+
+def seconds(text: str) -> float | None:
+    """A duration typed in seconds: None when left empty; ValueError unless it is a number
+    above 0."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{text} s: give a number of seconds above 0, or leave it empty")
+    return value

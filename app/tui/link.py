@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from bench import RequestRecord
+    from control.api import EngineLog, EngineStatus, LaunchBody
     from hardware import MachineSnapshot
+    from storage import RequestRecord
 
 TELEMETRY_WINDOW = 300
 """Readings kept for sparklines: five minutes at the sampler's 1 Hz."""
@@ -24,67 +25,19 @@ REQUESTS_KEPT = 500
 
 
 class ControlApi(Protocol):
-    """The part of `engines.control_client.ControlClient` the workbench uses."""
+    """The part of `control.client.ControlClient` the workbench uses."""
 
     base_url: str
 
     def probe(self) -> dict[str, Any] | None: ...
-    def engines(self) -> list[dict[str, Any]]: ...
-    def launch(self, body: dict[str, Any], timeout_s: float = ...) -> dict[str, Any]: ...
-    def stop(self, name: str) -> dict[str, Any]: ...
+    def engines(self) -> list[EngineStatus]: ...
+    def launch(self, body: LaunchBody, timeout_s: float = ...) -> EngineStatus: ...
+    def stop(self, name: str) -> EngineStatus: ...
+    def restart(self, name: str, timeout_s: float = ...) -> EngineStatus: ...
+    def engine_log(self, name: str, lines: int = ...) -> EngineLog: ...
     def request(
         self, method: str, path: str, timeout_s: float | None = None, **kwargs: Any
     ) -> Any: ...
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    """One engine as the control API lists it (`GET /api/engines`)."""
-
-    name: str
-    model: str
-    engine: str
-    state: str
-    runtime: str | None = None
-    port: int | None = None
-    pid: int | None = None
-    started_at: float | None = None
-    ready_at: float | None = None
-    restarts: int = 0
-    last_exit_code: int | None = None
-    last_error: str | None = None
-    retry_at: float | None = None
-    context_limit: int | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    aliases: tuple[str, ...] = ()
-    model_path: str | None = None
-
-    @classmethod
-    def from_status(cls, status: dict[str, Any]) -> EngineInfo:
-        known = set(cls.__dataclass_fields__)
-        values = {k: v for k, v in status.items() if k in known}
-        values["aliases"] = tuple(values.get("aliases") or ())
-        values["options"] = dict(values.get("options") or {})
-        return cls(**values)
-
-    @property
-    def crashed(self) -> bool:
-        return self.state == "crashed"
-
-    def uptime_s(self, now: float) -> float | None:
-        if self.state != "ready" or self.ready_at is None:
-            return None
-        return max(0.0, now - self.ready_at)
-
-    def launch_body(self) -> dict[str, Any]:
-        """What relaunches this engine as it runs now (the restart action)."""
-        return {
-            "model": self.model,
-            "engine": self.engine,
-            "options": self.options,
-            "name": self.name,
-            "aliases": list(self.aliases),
-        }
 
 
 @dataclass(frozen=True)
@@ -92,7 +45,7 @@ class ServerView:
     """One poll of the server: what runs, the machine readings, recent requests."""
 
     url: str
-    engines: tuple[EngineInfo, ...] = ()
+    engines: tuple[EngineStatus, ...] = ()
     telemetry: tuple[MachineSnapshot, ...] = ()
     """Oldest first, up to TELEMETRY_WINDOW readings."""
     requests: tuple[RequestRecord, ...] = ()
@@ -107,7 +60,7 @@ class ServerView:
     def machine(self) -> MachineSnapshot | None:
         return self.telemetry[-1] if self.telemetry else None
 
-    def engine(self, name: str) -> EngineInfo | None:
+    def engine(self, name: str) -> EngineStatus | None:
         return next((e for e in self.engines if e.name == name), None)
 
 
@@ -136,10 +89,10 @@ class Poller:
     def poll(self, with_records: bool = True) -> ServerView:
         """One poll; `with_records`: also the recent request records, which only the dashboard
         needs, and only where the server has no live metrics."""
-        from bench import RequestRecord
         from hardware import snapshot_from_dict
+        from storage import RequestRecord
 
-        engines = tuple(EngineInfo.from_status(s) for s in self.client.engines())
+        engines = tuple(self.client.engines())
         since = self._since()
         path = "/api/telemetry/history" + (f"?since={since!r}" if since is not None else "")
         fresh = [snapshot_from_dict(d) for d in self.client.request("GET", path)]
@@ -160,7 +113,7 @@ class Poller:
 
     def _poll_live(self) -> bool:
         """Append the server's live metrics; False where it has none (a 404, once)."""
-        from engines.control_client import ControlError
+        from control.client import ControlError
 
         if self._live_served is False:
             return False
@@ -176,5 +129,4 @@ class Poller:
 
     def engine_log(self, name: str, lines: int = 200) -> list[str]:
         """The newest lines of an engine's log (`GET /api/engines/NAME/log`)."""
-        body = self.client.request("GET", f"/api/engines/{name}/log?lines={lines}")
-        return list(body.get("lines", []))
+        return self.client.engine_log(name, lines).lines

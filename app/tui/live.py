@@ -4,7 +4,7 @@ A server with the bench package's live metrics (`GET /api/metrics/live`: rolling
 and 15-minute windows per model) is read as it is: one snapshot per poll gives the current
 figures, and the snapshots in a row give the sparklines. An older server has only its
 request records (`GET /api/requests`); the same figures are then computed here from them
-(TTFT, E2E and token counts measured at the gateway, DESIGN.md "Measuring"). No Textual.
+(TTFT, E2E and token counts measured at the gateway, docs/architecture.md, "Measuring"). No Textual.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import RequestRecord, RequestStatus
 from bench.stats import percentile
+from storage import RequestRecord, RequestStatus
 
 FAILED = frozenset({RequestStatus.ENGINE_ERROR, RequestStatus.UNAVAILABLE})
 """Failures the server is answerable for; a client's bad request is not an error rate."""
@@ -65,10 +65,6 @@ def summarise(model: str, records: Iterable[RequestRecord], window_s: float) -> 
         tpot_p50_ms=_p50([t for r in ok if (t := tpot_ms(r)) is not None]),
         tokens_per_s=sum(r.completion_tokens or 0 for r in ok) / window_s,
     )
-
-
-def models_of(records: Iterable[RequestRecord]) -> list[str]:
-    return sorted({r.model for r in records})
 
 
 def window(

@@ -8,10 +8,14 @@ what happened.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from app.tui.link import EngineInfo, ServerView
+from app.tui.link import ServerView
+
+if TYPE_CHECKING:
+    from control.api import EngineStatus
 
 
 @dataclass
@@ -46,7 +50,7 @@ class ServerUnreachable(Message):
 class EngineLaunched(Message):
     """An engine answered ready after a launch or restart from the workbench."""
 
-    engine: EngineInfo
+    engine: EngineStatus
 
 
 @dataclass
@@ -58,4 +62,4 @@ class EngineStopped(Message):
 class EngineCrashed(Message):
     """A poll found an engine in the crashed state that was not crashed before."""
 
-    engine: EngineInfo
+    engine: EngineStatus

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.cli.output import human_bytes
+from app.display.numbers import human_bytes
 
 if TYPE_CHECKING:
-    from engines.benchmarking import LiveCost
+    from workflows.benchmarking import LiveCost
 
 NA = "-"
 
@@ -71,7 +71,7 @@ def gib(count: float | None) -> str:
 
 def cost_line(live: LiveCost) -> str:
     """The dashboard's cost figure, with what it rests on, or what it needs."""
-    from app.cli.bench_format import usd  # the CLI's rounding; imported when first shown
+    from app.display.numbers import usd  # the CLI's rounding; imported when first shown
 
     if live.basis == "none":
         return "cost/1M output tokens: unknown (set [cost] power_w or a price in config.toml)"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from app.tui.present import NA, human_bytes
+
 if TYPE_CHECKING:
     from hardware import GpuSnapshot, MachineSnapshot, ProcessSnapshot
 
@@ -57,6 +59,20 @@ def process_rss(history: Sequence[MachineSnapshot], name: str) -> tuple[float, .
 
 def process(snapshot: MachineSnapshot, name: str) -> ProcessSnapshot | None:
     return next((p for p in snapshot.processes if p.name == name), None)
+
+
+def memory_caption(
+    process: ProcessSnapshot | None, estimate_bytes: int | None, error_percent: float | None
+) -> str:
+    """`188.2 MiB + 0 B GPU, est 199.1 MiB (+5.8 %)`: what the engine holds, then the
+    launch's estimate and its error (engines/memory_check.py)."""
+    held = human_bytes(process.rss_bytes) if process else NA
+    if process and process.gpu_memory_bytes:
+        held += f" + {human_bytes(process.gpu_memory_bytes)} GPU"
+    if estimate_bytes is None:
+        return held
+    error = "" if error_percent is None else f" ({error_percent:+.1f} %)"
+    return f"{held}, est {human_bytes(estimate_bytes)}{error}"
 
 
 def power_w(snapshot: MachineSnapshot) -> float | None:

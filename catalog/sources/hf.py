@@ -1,26 +1,31 @@
 """GGUF files from Hugging Face, into the standard HF cache so other tools share them.
 
 huggingface_hub 2.x deletes its per-process partial file when a download fails, so an
-interrupted pull would start over. hostbench therefore transfers with huggingface_hub's
-own `http_get` into a stable `blobs/<sha256>.incomplete` (the name older huggingface_hub
-versions used for the same purpose), resumes it with a Range request after any
-interruption, verifies its sha256 against the LFS hash the repo publishes, and only then
-moves it to `blobs/<sha256>` and lets `hf_hub_download` create the snapshot link. A file
-that fails verification never reaches the cache.
+interrupted pull would start over. hostbench therefore streams the file through
+huggingface_hub's public HTTP helpers (`http_stream_backoff`, `build_hf_headers`,
+`hf_raise_for_status`: its session, headers, proxy and errors) into a stable
+`blobs/<sha256>.incomplete` (the name older huggingface_hub versions used for the same
+purpose), resumes it with a Range request after any interruption, verifies its sha256
+against the LFS hash the repo publishes, and only then moves it to `blobs/<sha256>` and
+lets `hf_hub_download` create the snapshot link. A file
+that fails verification never reaches the cache. The transfer holds huggingface_hub's lock
+for that blob, so two pulls of one file (two terminals, CLI and workbench, or another tool
+using huggingface_hub) never write the same partial file: the second waits, then finds the
+blob and only verifies it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Event
 from typing import Any
 
 from catalog.errors import CancelledError, IntegrityError, SourceUnavailableError
-from catalog.files import Progress, check_free_disk, sha256_of
+from catalog.files import Progress, check_free_disk, check_sha256, exclusive, sha256_of
 from catalog.sources.hf_errors import NetworkError, hub_errors
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -117,28 +122,13 @@ def remote_file(target: HfFile) -> RemoteFile:
     return RemoteFile(meta.location, meta.commit_hash, meta.etag, meta.size, sha)
 
 
-class _TransferBar:
-    """The tqdm-shaped object `http_get` reports to: forwards bytes, honours cancel."""
+class _Counter:
+    """Bytes in `partial` so far, reported after each chunk; cancel is checked before it."""
 
-    def __init__(
-        self,
-        *,
-        progress: Progress | None,
-        cancel: threading.Event | None,
-        total: int | None = None,
-        initial: int = 0,
-        **_: Any,
-    ) -> None:
-        self.progress, self.cancel = progress, cancel
-        self.total, self.done = total or 0, initial
+    def __init__(self, done: int, total: int, progress: Progress | None, cancel: Event | None):
+        self.done, self.total, self.progress, self.cancel = done, total, progress, cancel
 
-    def __enter__(self) -> _TransferBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def update(self, count: int) -> None:
+    def add(self, count: int) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise CancelledError("cancelled by the user; the partial download is kept")
         self.done += count
@@ -146,11 +136,15 @@ class _TransferBar:
             self.progress(self.done, max(self.total, self.done))
 
 
-def _bar_factory(progress: Progress | None, cancel: threading.Event | None) -> Callable[..., Any]:
-    def make(**kwargs: Any) -> _TransferBar:
-        return _TransferBar(progress=progress, cancel=cancel, **kwargs)
+def _transfer_headers(remote: RemoteFile, target: HfFile, have: int) -> dict[str, str]:
+    from huggingface_hub.utils import build_hf_headers
 
-    return make
+    headers = build_hf_headers()
+    if not remote.url.startswith(target.base_url):
+        headers.pop("authorization", None)  # a CDN URL is signed; never send the token there
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    return headers
 
 
 def transfer(
@@ -159,40 +153,46 @@ def transfer(
     partial: Path,
     *,
     progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    cancel: Event | None = None,
 ) -> int:
-    """Append the missing bytes to `partial` (a Range request when some are there)."""
-    from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils import build_hf_headers
+    """Append the missing bytes to `partial` (a Range request when some are there), through
+    huggingface_hub's public HTTP session (its headers, proxy and SSL settings)."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff
 
     have = partial.stat().st_size if partial.exists() else 0
     if have > remote.size:
         partial.unlink()
         have = 0
-    headers = build_hf_headers()
-    if not remote.url.startswith(target.base_url):
-        headers.pop("authorization", None)  # a CDN URL is signed; never send the token there
-    with partial.open("ab") as handle, hub_errors(target.repo, target.filename):
-        http_get(
+    if have == remote.size:
+        return 0  # complete, but killed before it was checked: the check comes next
+    with (
+        partial.open("ab") as handle,
+        hub_errors(target.repo, target.filename),
+        http_stream_backoff(
+            "GET",
             remote.url,
-            handle,
-            resume_size=have,
-            headers=headers,
-            expected_size=remote.size,
-            displayed_filename=target.filename,
-            tqdm_class=_bar_factory(progress, cancel),  # type: ignore[arg-type]
-        )
+            headers=_transfer_headers(remote, target, have),
+            timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT,
+            retry_on_exceptions=(),  # with_retries resumes from what is on disk
+            retry_on_status_codes=(408, 429),
+        ) as response,
+    ):
+        hf_raise_for_status(response)
+        if have and response.status_code != 206:  # the server ignored the Range: start over
+            handle.truncate(0)
+            have = 0
+        counter = _Counter(have, remote.size, progress, cancel)
+        for chunk in response.iter_bytes(chunk_size=constants.DOWNLOAD_CHUNK_SIZE):
+            counter.add(len(chunk))
+            handle.write(chunk)
+    if counter.done < remote.size:
+        raise NetworkError(f"the transfer of {target.filename} ended early; resuming")
     return remote.size - have
 
 
 def verify(path: Path, expected: str, progress: Progress | None = None) -> str:
-    got = sha256_of(path, progress)
-    if got != expected:
-        raise IntegrityError(
-            f"{path.name}: sha256 {got[:12]}… does not match the published "
-            f"{expected[:12]}…; the file was discarded"
-        )
-    return got
+    return check_sha256(path, expected, progress)
 
 
 def expected_sha256(remote: RemoteFile, pinned: str | None, target: HfFile) -> str:
@@ -238,11 +238,11 @@ class Retry:
 def with_retries(
     action: Callable[[], Any],
     retry: Retry,
-    cancel: threading.Event | None,
-    on_retry: Callable[[str, float], None] | None = None,
+    cancel: Event | None,
+    on_retry: Callable[[str, float], object] | None = None,
 ) -> Any:
     """Run `action`, waiting and retrying on network errors; cancellable while waiting."""
-    waiter = cancel or threading.Event()
+    waiter = cancel or Event()
     for delay in [*retry.delays(), None]:
         try:
             return action()
@@ -262,9 +262,9 @@ def fetch(
     pinned_sha256: str | None = None,
     *,
     progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    cancel: Event | None = None,
     retry: Retry | None = None,
-    on_retry: Callable[[str, float], None] | None = None,
+    on_retry: Callable[[str, float], object] | None = None,
 ) -> Fetched:
     """The verified file in the HF cache, downloading (and resuming) only what is missing."""
     found = cached_path(target)
@@ -313,17 +313,20 @@ def _download_blob(
     *,
     expected: str,
     progress: Progress | None,
-    cancel: threading.Event | None,
+    cancel: Event | None,
     retry: Retry,
-    on_retry: Callable[[str, float], None] | None,
+    on_retry: Callable[[str, float], object] | None,
 ) -> int:
-    from huggingface_hub.utils import WeakFileLock
-
+    """Download into `blob` under huggingface_hub's own lock for it, so another hostbench
+    or huggingface_hub process waits and then finds the blob instead of downloading it too.
+    The lock makes the fixed `<etag>.incomplete` name safe to resume from: only its holder
+    writes it."""
     blob.parent.mkdir(parents=True, exist_ok=True)
     partial = blob.with_name(blob.name + ".incomplete")
     lock = target.cache / ".locks" / target.storage.name / f"{remote.etag}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with WeakFileLock(lock):
+    with exclusive(lock, cancel):
+        if blob.exists():
+            return 0
         have = partial.stat().st_size if partial.exists() else 0
         check_free_disk(blob.parent, remote.size - min(have, remote.size))
         with_retries(

@@ -1,7 +1,8 @@
 """Reading a remote GGUF's header with HTTP range requests, before any download.
 
 The first megabytes are fetched and parsed; a header longer than that (large
-vocabularies) asks for more, up to MAX_BYTES. Nothing is written to disk.
+vocabularies) asks for the next bytes, doubling what it holds each time, up to MAX_BYTES, so
+what is read stays within twice the header. Nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ def fetch_range(remote: RemoteFile, target: HfFile, first: int, last: int) -> by
     return bytes(response.content[: last - first + 1])
 
 
-def read_remote_gguf_info(target: HfFile) -> tuple[GgufInfo, RemoteFile]:
+def read_remote_gguf_info(
+    target: HfFile, first_bytes: int = FIRST_BYTES
+) -> tuple[GgufInfo, RemoteFile]:
     """The header of `target` and what the repo says about the file (size, sha256)."""
     remote = remote_file(target)
-    want = min(FIRST_BYTES, remote.size)
+    want = min(first_bytes, remote.size)
     prefix = b""
     while True:
         prefix += fetch_range(remote, target, len(prefix), want - 1)
         try:
-            return info_from_header(parse_header(prefix)), remote
+            return info_from_header(parse_header(prefix, remote.size)), remote
         except TruncatedHeader:
             if want >= min(remote.size, MAX_BYTES):
                 raise InvalidModelFileError(
@@ -44,4 +47,4 @@ def read_remote_gguf_info(target: HfFile) -> tuple[GgufInfo, RemoteFile]:
                 ) from None
         except BadHeader as error:
             raise InvalidModelFileError(f"{target.repo}/{target.filename}: {error}") from error
-        want = min(want * 4, remote.size, MAX_BYTES)
+        want = min(want * 2, remote.size, MAX_BYTES)

@@ -15,80 +15,34 @@ import subprocess
 import sys
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, model_validator
-
-from catalog import LocalModel, read_gguf_info
+from catalog import CatalogError, LocalModel, read_gguf_info
 from engines.base import (
     Availability,
     ContainerSpec,
     EngineAdapter,
     EngineOptions,
-    GpuPinning,
     LaunchSpec,
 )
 from engines.errors import EngineUnavailableError, UnsupportedOptionError
 from engines.llamacpp import build
+from engines.llamacpp.options import LlamaCppOptions
 from hardware import physical_core_count
 
-KvCacheType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]
-
 LLAMA_SERVER = "llama-server"
+LLAMA_SERVER_APIS = frozenset(
+    ("/v1/messages", "/v1/messages/count_tokens", "/v1/responses", "/tokenize", "/detokenize")
+)
+"""What llama-server answers beyond the OpenAI core (its tools/server/server.cpp routes);
+`/v1/rerank` only when launched with --reranking."""
 PYTHON_SERVER = "llama_cpp.server"
 IMAGE_CPU = "ghcr.io/ggml-org/llama.cpp:server"
 IMAGE_CUDA = "ghcr.io/ggml-org/llama.cpp:server-cuda"
 """The llama.cpp project's own server images (README "Docker" section)."""
 CONTAINER_PORT = 8080
 MODELS_MOUNT = "/models"
-
-
-class LlamaCppOptions(GpuPinning):
-    ctx_size: int = Field(
-        4096, ge=256, le=1 << 20, description="Context window of each request, in tokens."
-    )
-    n_gpu_layers: int | Literal["auto"] = Field(
-        "auto",
-        description="Layers offloaded to the GPU: a number, or auto (what fits; 0 on a CPU build).",
-    )
-    threads: int | None = Field(
-        None, ge=1, le=1024, description="Generation threads (auto: one per physical core)."
-    )
-    threads_batch: int | None = Field(
-        None, ge=1, le=1024, description="Prompt-processing threads (auto: as --threads)."
-    )
-    batch_size: int = Field(2048, ge=1, description="Logical batch size for prompt processing.")
-    ubatch_size: int = Field(512, ge=1, description="Physical batch size (<= batch size).")
-    flash_attn: Literal["auto", "on", "off"] = Field("auto", description="Flash attention.")
-    parallel: int = Field(
-        4,
-        ge=1,
-        le=256,
-        description="Requests decoded at once (llama-server slots; the Python server has one).",
-    )
-    cache_type_k: KvCacheType = Field("f16", description="KV cache type for K.")
-    cache_type_v: KvCacheType = Field("f16", description="KV cache type for V.")
-    embeddings: bool = Field(False, description="Serve /v1/embeddings from this model.")
-    pooling: Literal["auto", "mean", "cls", "last"] = Field(
-        "auto",
-        description="How token embeddings become one vector (auto: the model's own, "
-        "else mean; llama-server only).",
-    )
-    poll: int = Field(
-        50,
-        ge=0,
-        le=100,
-        description="How hard idle worker threads spin waiting for work (llama-server; 0: "
-        "they sleep, leaving the cores to the gateway and clients on small machines).",
-    )
-    mlock: bool = Field(False, description="Lock the weights in RAM (no swapping).")
-    mmap: bool = Field(True, description="Memory-map the model file.")
-
-    @model_validator(mode="after")
-    def _ubatch_fits_batch(self) -> LlamaCppOptions:
-        if self.ubatch_size > self.batch_size:
-            raise ValueError("ubatch_size must not exceed batch_size")
-        return self
+SPLIT_MODE_NUMBERS = {"none": 0, "layer": 1, "row": 2, "tensor": 3}
+"""llama.h's enum llama_split_mode, which llama-cpp-python's server takes as a number."""
 
 
 def _runs(binary: Path) -> bool:
@@ -155,10 +109,11 @@ class LlamaCppEngine(EngineAdapter):
         if runtime == LLAMA_SERVER:
             argv = self._llama_server_argv(model, served_name, options, port)
             health, token_count = "/health", None
+            native = LLAMA_SERVER_APIS | ({"/v1/rerank"} if options.reranking else set())
         else:
-            _check_python_embeddings(model, options)
+            _check_python_server(model, options)
             argv = self._python_server_argv(model, served_name, options, port)
-            health, token_count = "/v1/models", "/extras/tokenize/count"
+            health, token_count, native = "/v1/models", "/extras/tokenize/count", frozenset()
         return LaunchSpec(
             argv=tuple(argv),
             port=port,
@@ -169,6 +124,11 @@ class LlamaCppEngine(EngineAdapter):
             supports_embeddings=options.embeddings,
             token_count_path=token_count,
             metrics_path="/metrics" if runtime == LLAMA_SERVER else None,
+            slots=options.parallel if runtime == LLAMA_SERVER else 1,
+            liveness_path=None if runtime == LLAMA_SERVER else "/openapi.json",
+            whole_answers_streamed=runtime == LLAMA_SERVER,
+            native_endpoints=frozenset(native),
+            vocab_size=_vocab_size(model) if runtime == LLAMA_SERVER else None,
         )
 
     def _threads(self, options: LlamaCppOptions) -> tuple[int, int]:
@@ -186,7 +146,9 @@ class LlamaCppEngine(EngineAdapter):
             str(self.llama_server),
             *args,
             *_embedding_flags(model, options),
+            *(["--reranking"] if options.reranking else []),
             *_memory_flags(options),
+            *draft_flags(options),
         ]
 
     def container(
@@ -195,6 +157,10 @@ class LlamaCppEngine(EngineAdapter):
         """The official llama.cpp server image (CUDA build when GPUs are asked for); the
         model comes from Hugging Face where it has a repo there, else from a volume."""
         assert isinstance(options, LlamaCppOptions)
+        if options.draft_model is not None:
+            raise UnsupportedOptionError(
+                "export does not carry a draft model: export without --draft-model"
+            )
         if model.origin.startswith("hf:"):
             source = ["--hf-repo", model.origin.removeprefix("hf:"), "--hf-file", model.path.name]
             volume = None
@@ -210,6 +176,7 @@ class LlamaCppEngine(EngineAdapter):
             "mean" if options.pooling == "auto" else options.pooling,
         ]
         args += pooling if options.embeddings else []
+        args += ["--reranking"] if options.reranking else []
         return ContainerSpec(
             image=IMAGE_CUDA if gpus else IMAGE_CPU,
             command=(),
@@ -266,6 +233,7 @@ class LlamaCppEngine(EngineAdapter):
             str(options.mmap),
             "--interrupt_requests",
             "False",
+            *_python_split_flags(options),
         ]
 
 
@@ -288,8 +256,53 @@ def server_args(
     args += ["--batch-size", str(options.batch_size), "--ubatch-size", str(options.ubatch_size)]
     args += ["--flash-attn", options.flash_attn]
     args += ["--cache-type-k", options.cache_type_k, "--cache-type-v", options.cache_type_v]
-    args += ["--poll", str(options.poll)]
+    args += ["--poll", str(options.poll), *split_flags(options)]
     return [*args, "--metrics", "--no-webui"]
+
+
+def split_flags(options: LlamaCppOptions) -> list[str]:
+    """llama-server's multi-GPU flags, only where they differ from its defaults (a CPU build
+    warns about each one it is given)."""
+    flags = [] if options.split_mode == "layer" else ["--split-mode", options.split_mode]
+    flags += ["--tensor-split", options.tensor_split] if options.tensor_split else []
+    return flags + (["--main-gpu", str(options.main_gpu)] if options.main_gpu else [])
+
+
+def _python_split_flags(options: LlamaCppOptions) -> list[str]:
+    """The same for llama-cpp-python's server: an integer mode, shares as separate values."""
+    flags = []
+    if options.split_mode != "layer":
+        flags += ["--split_mode", str(SPLIT_MODE_NUMBERS[options.split_mode])]
+    shares = options.split_fractions()
+    flags += ["--tensor_split", *(f"{s:g}" for s in shares)] if shares else []
+    return flags + (["--main_gpu", str(options.main_gpu)] if options.main_gpu else [])
+
+
+DRAFT_FLAGS = {
+    "draft_max": "--spec-draft-n-max",
+    "draft_min": "--spec-draft-n-min",
+    "draft_p_min": "--spec-draft-p-min",
+    "draft_gpu_layers": "--spec-draft-ngl",
+}
+"""llama-server's names for the draft's limits (its `--help`, "speculative params"; the
+older --draft-max and --draft-min are refused by it now)."""
+
+
+def draft_flags(options: LlamaCppOptions) -> list[str]:
+    """Speculative decoding with the draft model: llama-server loads a `--spec-draft-model`
+    but drafts nothing unless `--spec-type draft-simple` asks it to (checked on b1-0c1e570).
+    Limits left unset keep llama-server's defaults."""
+    if options.draft_model is None:
+        return []
+    flags = ["--spec-type", "draft-simple", "--spec-draft-model", options.draft_model]
+    for name, flag in DRAFT_FLAGS.items():
+        value = getattr(options, name)
+        flags += (
+            []
+            if value is None
+            else [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+        )
+    return flags
 
 
 def _memory_flags(options: LlamaCppOptions) -> list[str]:
@@ -309,6 +322,14 @@ def _ggml_type(name: str) -> str:
     return str(getattr(llama_cpp, f"GGML_TYPE_{name.upper()}"))
 
 
+def _vocab_size(model: LocalModel) -> int | None:
+    try:
+        info = read_gguf_info(model.path)
+    except (OSError, ValueError, CatalogError):
+        return None
+    return info.n_tokens or info.vocab_size
+
+
 def _model_pooling(model: LocalModel) -> int | None:
     return read_gguf_info(model.path).pooling_type
 
@@ -325,9 +346,19 @@ def _embedding_flags(model: LocalModel, options: LlamaCppOptions) -> list[str]:
     return ["--embeddings"]
 
 
-def _check_python_embeddings(model: LocalModel, options: LlamaCppOptions) -> None:
-    """llama-cpp-python's server cannot choose a pooling: for a model without one it would
-    answer per-token vectors, which no OpenAI client expects. Refuse up front."""
+def _check_python_server(model: LocalModel, options: LlamaCppOptions) -> None:
+    """llama-cpp-python's server cannot rerank, nor choose a pooling: for a model without
+    one it would answer per-token vectors, which no OpenAI client expects. Refuse up front."""
+    if options.draft_model is not None:
+        raise UnsupportedOptionError(
+            "llama-cpp-python's server cannot use a draft model; serve the model with "
+            "llama-server (the default when built) for speculative decoding"
+        )
+    if options.reranking:
+        raise UnsupportedOptionError(
+            "llama-cpp-python's server cannot rerank; serve the model with llama-server "
+            "(the default when built) to get /v1/rerank"
+        )
     if options.embeddings and _model_pooling(model) is None:
         raise UnsupportedOptionError(
             f"{model.id} has no pooling of its own, and llama-cpp-python's server cannot "

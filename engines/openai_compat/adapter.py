@@ -49,6 +49,12 @@ class OpenAICompatibleOptions(GpuPinning):
     health_path: str = Field(
         "/v1/models", pattern=r"^/", description="Path that answers 200 once it is ready."
     )
+    liveness_path: str | None = Field(
+        None,
+        pattern=r"^/",
+        description="Path the hang watchdog probes while requests run (default: "
+        "health_path); it must answer while the server is busy generating.",
+    )
     check_served_name: bool = Field(
         False, description="Ready only once /v1/models lists the served name."
     )
@@ -133,6 +139,7 @@ class OpenAICompatibleEngine(EngineAdapter):
             argv=tuple(argv),
             port=port,
             health_path=options.health_path,
+            liveness_path=options.liveness_path,
             runtime=runtime_name(argv),
             context_limit=options.context_length or 0,
             env=env,
@@ -143,10 +150,12 @@ class OpenAICompatibleEngine(EngineAdapter):
 
 
 def runtime_name(argv: list[str]) -> str:
-    """What serves: the module of `python -m module`, else the program's name."""
-    if len(argv) > 2 and argv[1] == "-m":
+    """What serves: the module of `python -m module`, else the program's name (a
+    `llama-server -m MODEL` names its model with -m: that is no module)."""
+    program = Path(argv[0]).name
+    if len(argv) > 2 and argv[1] == "-m" and program.startswith("python"):
         return argv[2]
-    return Path(argv[0]).name
+    return program
 
 
 def _values(model: LocalModel, served_name: str, port: int) -> dict[str, str]:

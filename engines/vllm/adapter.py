@@ -9,9 +9,10 @@ more parallel ranks than GPUs, or a model larger than vLLM's reservation.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +31,11 @@ from engines.vllm.gpus import check_quantization, gpu_share, usable_gpus
 from engines.vllm.memory import VllmFit, kv_bytes_per_token, weights_bytes
 from engines.vllm.metrics import memory_report
 from engines.vllm.options import VllmOptions
+from engines.vllm.parallel import Layout, choose_layout
+from profiles.resolver import Origin, Reason
 
 if TYPE_CHECKING:
-    from hardware import MachineSnapshot
+    from hardware import GpuSnapshot, MachineSnapshot
     from profiles.resolver import Resolution
 
 RUNTIME = "vllm"
@@ -116,9 +119,18 @@ class VllmEngine(EngineAdapter):
         resolution: Resolution,
         snapshot: MachineSnapshot,
     ) -> MemoryPlan:
+        """The reservation, and the parallel sizes left `auto`: the reservation depends on
+        them, so they are decided here and written into the resolution with their reasons
+        (what `launch --dry-run` shows and what the launch then runs with)."""
         assert isinstance(options, VllmOptions)
-        fit = self.fit(model, options, snapshot)
-        return MemoryPlan(fit.reserved_bytes, fit.basis(), fit.refusal())
+        gpus = usable_gpus(snapshot, options.gpu_indices())
+        layout = self._layout(self._entry(model), options, gpus)
+        decided = with_layout(options, layout)
+        for name, why in layout.reasons.items():
+            resolution.options[name] = getattr(decided, name)
+            resolution.reasons[name] = Reason(Origin.ESTIMATE, why)
+        fit = self.fit(model, decided, snapshot)
+        return MemoryPlan(fit.reserved_bytes, fit.basis(), fit.refusal(), on_gpu=True)
 
     def fit(
         self, model: LocalModel | None, options: VllmOptions, snapshot: MachineSnapshot
@@ -126,34 +138,42 @@ class VllmEngine(EngineAdapter):
         """The reservation and the model's need, by vLLM's rules; raises where vLLM cannot
         run here at all (no GPU, too few GPUs, a quantization the GPU lacks)."""
         gpus = usable_gpus(snapshot, options.gpu_indices())
-        ranks = _ranks(options, len(gpus))
-        if ranks > len(gpus) and not options.ray_address:
+        entry = self._entry(model)
+        layout = self._layout(entry, options, gpus)
+        if layout.gpus > len(gpus) and not options.ray_address:
             raise UnsupportedOptionError(
-                f"tensor_parallel_size x pipeline_parallel_size = {ranks} GPUs, and this engine "
-                f"may use {len(gpus)}: lower them, or span nodes with --ray-address"
+                f"tensor_parallel_size x pipeline_parallel_size x data_parallel_size = "
+                f"{layout.tensor} x {layout.pipeline} x {layout.data} = {layout.gpus} GPUs, "
+                f"and this engine may use {len(gpus)}: lower them, or span nodes with "
+                "--ray-address"
             )
         check_quantization(options.quantization, gpus)
-        entry = self._entry(model)
-        context = options.max_model_len or (entry.max_context if entry else None)
-        return VllmFit(
-            share=gpu_share(gpus[: min(ranks, len(gpus))] or gpus),
-            utilization=options.gpu_memory_utilization,
-            ranks=ranks,
-            weights_bytes=weights_bytes(entry, options.dtype, options.quantization),
-            kv_bytes_per_token=kv_bytes_per_token(entry, options.kv_cache_dtype),
-            context=context,
-        )
+        return _fit(entry, options, gpus, layout.ranks, layout.gpus)
+
+    def _layout(
+        self, entry: CatalogEntry | None, options: VllmOptions, gpus: Sequence[GpuSnapshot]
+    ) -> Layout:
+        heads = entry.architecture.n_heads if entry and entry.architecture else None
+
+        def fits(ranks: int) -> bool | None:
+            need = _fit(entry, options, gpus, ranks, ranks)
+            per_gpu = need.need_per_gpu
+            return None if per_gpu is None else per_gpu <= need.reserved_per_gpu
+
+        return choose_layout(options, len(gpus), heads, fits)
 
     def finalize(self, options: EngineOptions, snapshot: MachineSnapshot) -> EngineOptions:
-        """Tensor parallel `auto` becomes the number of GPUs this engine may use."""
+        """Parallel sizes still `auto` (a launch not planned against a model: its size
+        unknown) become the largest power of two of the GPUs this engine may use."""
         assert isinstance(options, VllmOptions)
-        if options.tensor_parallel_size != "auto":
-            return options
-        count = len(usable_gpus(snapshot, options.gpu_indices()))
-        return options.model_copy(update={"tensor_parallel_size": count})
+        gpus = usable_gpus(snapshot, options.gpu_indices())
+        return with_layout(options, self._layout(None, options, gpus))
 
     def metrics_report(self, text: str, memory_bytes: int | None) -> dict[str, object] | None:
         return memory_report(text, memory_bytes)
+
+    def model_argument(self, model: LocalModel) -> str:
+        return model_ref(model)
 
     # -- command lines ---------------------------------------------------------------
 
@@ -206,14 +226,35 @@ def _catalog_model(entry: CatalogEntry) -> LocalModel:
     return LocalModel(entry.id, Path(repo), "", 0, f"{HF_ORIGIN}{repo}", catalog_id=entry.id)
 
 
-def _ranks(options: VllmOptions, visible: int) -> int:
-    tp = visible if options.tensor_parallel_size == "auto" else options.tensor_parallel_size
-    return max(1, tp) * options.pipeline_parallel_size
+def _fit(
+    entry: CatalogEntry | None,
+    options: VllmOptions,
+    gpus: Sequence[GpuSnapshot],
+    ranks: int,
+    used: int,
+) -> VllmFit:
+    """The fit for one replica of `ranks` GPUs, the engine holding `used` GPUs here."""
+    context = options.max_model_len or (entry.max_context if entry else None)
+    return VllmFit(
+        share=gpu_share(gpus[: min(used, len(gpus))] or gpus),
+        utilization=options.gpu_memory_utilization,
+        ranks=ranks,
+        weights_bytes=weights_bytes(entry, options.dtype, options.quantization),
+        kv_bytes_per_token=kv_bytes_per_token(entry, options.kv_cache_dtype),
+        context=context,
+    )
+
+
+def with_layout(options: VllmOptions, layout: Layout) -> VllmOptions:
+    """`options` with the parallel sizes `layout` decided."""
+    return options.model_copy(
+        update={"tensor_parallel_size": layout.tensor, "data_parallel_size": layout.data}
+    )
 
 
 def serve_args(ref: str, served_name: str, options: VllmOptions, host: str, port: int) -> list[str]:
     """`serve MODEL --flag value ...`; options left to vLLM's defaults are not passed.
-    Tensor parallel `auto` must be resolved first (`finalize`)."""
+    Tensor parallel `auto` must be resolved first (`memory_plan` or `finalize`)."""
     tp = options.tensor_parallel_size
     if tp == "auto":
         raise UnsupportedOptionError("tensor_parallel_size auto is resolved against the GPUs")
@@ -229,13 +270,15 @@ def serve_args(ref: str, served_name: str, options: VllmOptions, host: str, port
         args.append("--enable-prefix-caching" if on else "--no-enable-prefix-caching")
     args += ["--trust-remote-code"] if options.trust_remote_code else []
     args += ["--enforce-eager"] if options.enforce_eager else []
+    speculative = options.speculative_config()
+    args += ["--speculative-config", json.dumps(speculative)] if speculative else []
     return args
 
 
 def _optional_values(options: VllmOptions) -> list[tuple[str, object]]:
     values = {
         "--data-parallel-size": options.data_parallel_size
-        if options.data_parallel_size > 1
+        if (options.data_parallel_size or 1) > 1
         else None,
         "--max-model-len": options.max_model_len,
         "--max-num-seqs": options.max_num_seqs,

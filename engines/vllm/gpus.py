@@ -3,7 +3,8 @@
 Minimum NVIDIA compute capability per method, from vLLM's "Supported Hardware" table for
 quantization (docs.vllm.ai/en/v0.15.1/features/quantization/: Volta SM 7.0, Turing 7.5,
 Ampere 8.0, Ada 8.9, Hopper 9.0) and its FP8 page (FP8 runs weight-only through Marlin from
-SM 7.5, as W8A8 from 8.9). On AMD GPUs the table lists only FP8 and GGUF.
+SM 7.5, as W8A8 from 8.9). On AMD GPUs the table lists only FP8 (and GGUF, which hostbench
+leaves to llama.cpp).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from hardware import GpuSnapshot, MachineSnapshot
 
 VENDORS = ("NVIDIA", "AMD")
 MIN_CAPABILITY: dict[str, float] = {
-    "awq": 7.5, "awq_marlin": 8.0, "gptq": 7.0, "gptq_marlin": 8.0, "marlin": 8.0,
-    "fp8": 7.5, "bitsandbytes": 7.0, "gguf": 7.0, "compressed-tensors": 7.5,
+    "awq": 7.5, "awq_marlin": 8.0, "gptq": 7.0, "gptq_marlin": 8.0, "fp8": 7.5,
+    "compressed-tensors": 7.5,
 }  # fmt: skip
-ON_AMD = frozenset({"fp8", "gguf", "compressed-tensors"})
+ON_AMD = frozenset({"fp8", "compressed-tensors"})
 MIN_NVIDIA_CAPABILITY = 7.0
 """vLLM's CUDA build targets Volta (SM 7.0) and newer."""
 

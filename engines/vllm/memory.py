@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bench import limits
 from catalog import CatalogEntry
 
 GIB = float(1 << 30)
@@ -28,7 +29,7 @@ RUNTIME_ALLOWANCE_BYTES = 2 << 30
 BITS_PER_WEIGHT: dict[str, float] = {
     "auto": 16.0, "half": 16.0, "float16": 16.0, "bfloat16": 16.0, "float": 32.0,
     "float32": 32.0, "fp8": 8.0, "awq": 4.25, "awq_marlin": 4.25, "gptq": 4.25,
-    "gptq_marlin": 4.25, "marlin": 4.25, "bitsandbytes": 4.5, "compressed-tensors": 8.0,
+    "gptq_marlin": 4.25, "compressed-tensors": 8.0,
 }  # fmt: skip
 """Weights of 4-bit methods include their group-128 scales and zeros (~0.25 bit)."""
 
@@ -126,8 +127,9 @@ def weights_bytes(entry: CatalogEntry | None, dtype: str, quantization: str | No
 
 
 def kv_bytes_per_token(entry: CatalogEntry | None, kv_cache_dtype: str) -> int | None:
-    """K and V of every layer for one token: 2 x layers x kv heads x head dim x bytes."""
+    """K and V of every layer for one token, at the cache dtype's width."""
     arch = entry.architecture if entry else None
     if arch is None:
         return None
-    return 2 * arch.n_layers * arch.n_kv_heads * arch.head_dim * KV_BYTES[kv_cache_dtype]
+    dtype_bytes = KV_BYTES[kv_cache_dtype]
+    return limits.kv_bytes_per_token(arch.n_layers, arch.n_kv_heads, arch.head_dim, dtype_bytes)

@@ -1,20 +1,28 @@
 """vLLM's Prometheus metrics under hostbench's names, and the KV-cache figures `ps` shows.
 
-vLLM renamed its KV-cache gauge: `vllm:gpu_cache_usage_perc` (V0, deprecated in vLLM PR
-#18354) became `vllm:kv_cache_usage_perc`; both are read. Despite the name, the value is a
-ratio (1 means 100 percent). The cache's size comes from the labels of the info gauge
-`vllm:cache_config_info` (`num_gpu_blocks` x `block_size` tokens).
+The text format is parsed by `prometheus_client.parser`. The names are vLLM's V1 metric
+names as vLLM 0.33.0 defines them in `vllm/v1/metrics/loggers.py` (0.34.0's are the same;
+tests/unit/engines/test_vllm_metrics_source.py reads them from the installed vLLM's source),
+plus `vllm:gpu_cache_usage_perc`, the V0 name of the KV-cache gauge (replaced by
+`vllm:kv_cache_usage_perc` in vLLM PR #18354, absent from 0.33.0's source), which older
+vLLM engines publish (tests/fixtures/vllm). Despite the name, the value is a ratio (1 means
+100 percent). The cache's size comes from the labels of
+the info gauge `vllm:cache_config_info` (`num_gpu_blocks` x `block_size` tokens).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+VLLM_NAMES_VERSION = "0.33.0"
+"""The vLLM release whose source the names below were checked against."""
 
 HOSTBENCH_NAMES: Mapping[str, str] = {
     "vllm:kv_cache_usage_perc": "kv_cache_usage_ratio",
-    "vllm:gpu_cache_usage_perc": "kv_cache_usage_ratio",
+    "vllm:gpu_cache_usage_perc": "kv_cache_usage_ratio",  # V0 engines only
     "vllm:num_requests_running": "requests_running",
     "vllm:num_requests_waiting": "requests_waiting",
     "vllm:prompt_tokens_total": "prompt_tokens",
@@ -24,25 +32,36 @@ HOSTBENCH_NAMES: Mapping[str, str] = {
 }
 """vLLM sample name -> hostbench name (the `hostbench_engine_` family without its prefix)."""
 
+CACHE_INFO = "vllm:cache_config_info"
 RATIOS = frozenset({"kv_cache_usage_ratio"})
 """Averaged over label sets (data-parallel engines); every other figure is summed."""
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+Sample = tuple[str, dict[str, str], float]
 
 
-def samples(text: str) -> Iterator[tuple[str, dict[str, str], float]]:
-    """(name, labels, value) of every sample line; comments and junk are skipped."""
-    for line in text.splitlines():
-        found = _SAMPLE.match(line.strip())
-        if found is None:
-            continue
-        name, labels, value = found.groups()
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        yield name, dict(_LABEL.findall(labels or "")), number
+def samples(text: str) -> list[Sample]:
+    """(name, labels, value) of every sample. A line the parser rejects (an engine's
+    partial write, another program's page) costs only that line: the text is then parsed
+    line by line, without the families' TYPE context, which the sample names do not need."""
+    try:
+        return _parsed(text)
+    except ValueError:
+        return [sample for line in text.splitlines() for sample in _line(line)]
+
+
+def _parsed(text: str) -> list[Sample]:
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+
+def _line(line: str) -> list[Sample]:
+    try:
+        return _parsed(line + "\n")
+    except ValueError:
+        return []
 
 
 def engine_metrics(text: str) -> dict[str, float]:
@@ -59,14 +78,19 @@ def engine_metrics(text: str) -> dict[str, float]:
 
 
 def kv_cache_capacity_tokens(text: str) -> int | None:
-    """Tokens the KV cache holds, from `vllm:cache_config_info` (None if not published)."""
-    for name, labels, _value in samples(text):
-        if name == "vllm:cache_config_info":
-            try:
-                return int(labels["num_gpu_blocks"]) * int(labels["block_size"])
-            except (KeyError, ValueError):
-                return None
-    return None
+    """Tokens the KV cache holds, from `vllm:cache_config_info` (None if not published).
+    Data-parallel engines publish one info sample each: their capacities add up."""
+    capacities = [_capacity(labels) for name, labels, _ in samples(text) if name == CACHE_INFO]
+    if not capacities or None in capacities:
+        return None
+    return sum(c for c in capacities if c is not None)
+
+
+def _capacity(labels: Mapping[str, str]) -> int | None:
+    try:
+        return int(labels["num_gpu_blocks"]) * int(labels["block_size"])
+    except (KeyError, ValueError):
+        return None
 
 
 def memory_report(text: str, reserved_bytes: int | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.hf_hub import DEFAULT_FILE, DEFAULT_REPO, FakeHub, HubFile
 from tests.servers import DEFAULT_MODEL, ServerProcess, run_cli
 
 pytestmark = pytest.mark.integration
@@ -50,3 +51,17 @@ def default_server(session_home: Path) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.terminate()
+
+
+@pytest.fixture(scope="module")
+def model_bytes(session_home: Path) -> bytes:
+    path = session_home / "data" / "models" / DEFAULT_MODEL / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path.read_bytes()
+
+
+@pytest.fixture
+def hub(model_bytes: bytes) -> Iterator[FakeHub]:
+    """A local Hub serving the default model's bytes as DEFAULT_REPO/DEFAULT_FILE."""
+    served = FakeHub(files={DEFAULT_REPO: {DEFAULT_FILE: HubFile(model_bytes)}}).start()
+    yield served
+    served.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -13,21 +12,23 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from httpx_sse import EventSource
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.cli import main
-from app.cli.exit_codes import ExitCode
-from bench import Store
+from bench.gateway_cpu import gateway_cpu, process_cpu
 from bench.loadgen import StreamSample, stream_chat, unary_chat
 from bench.overhead import CLIENT_TIMEOUT, aggregate_throughput
 from bench.prompts import LlamaCppTokenizer, synthetic_prompts
 from bench.runs import BenchRuns
 from bench.session import BenchPlan, run_sweep_blocking
-from engines.bench_context import local_target
-from engines.control_client import ControlClient
-from engines.metrics_client import follow_live_metrics, live_snapshot
+from control.api import EngineStatus
+from control.client import ControlClient
+from errors import ExitCode
 from profiles import Locations, Settings
+from storage import Store
 from tests.servers import DEFAULT_MODEL, ServerProcess
+from workflows.bench_context import local_target
 
 
 @pytest.fixture
@@ -97,7 +98,9 @@ def test_our_ttft_and_decode_rate_agree_with_llama_servers_timings(
     # the test stays well inside its timeout when another test suite shares the cores
     prompts = synthetic_prompts(tokenizer, 4, input_len=128, output_len=32, seed=11, warmup=1)
     assert all(p.input_tokens == 128 for p in prompts.prompts)  # exact, by the model's tokenizer
-    target = local_target(server.openai_url, status, tokenizer.eos_token_id())
+    target = local_target(
+        server.openai_url, EngineStatus.model_validate(status), tokenizer.eos_token_id()
+    )
     _, (run,) = run_sweep_blocking(target, BenchPlan((1,), warmup=1), prompts, {})
     ok = [s for s in run.samples if s.ok and s.engine_timings]
     assert len(ok) == 4
@@ -154,14 +157,15 @@ def test_live_metrics_for_the_dashboard(server: ServerProcess, session_home: Pat
     assert denied.status_code == 401
     settings = Settings(server={"port": server.port})
     client = ControlClient(settings, Locations.from_env({"HOSTBENCH_HOME": str(session_home)}))
-    minute = live_snapshot(client)["models"][DEFAULT_MODEL]["1m"]
+    minute = client.request("GET", "/api/metrics/live")["models"][DEFAULT_MODEL]["1m"]
     assert minute["requests"] >= 1 and minute["ttft_ms"]["p50"] > 0
-    stop = threading.Event()
     events = []
-    for snapshot in follow_live_metrics(client, interval_s=0.2, stop=stop):
-        events.append(snapshot)
-        if len(events) == 2:
-            stop.set()
+    timeout = httpx.Timeout(10.0, read=30.0)
+    with client.stream("/api/metrics/stream", timeout, params={"interval_s": 0.2}) as response:
+        for event in EventSource(response).iter_sse():
+            events.append(event.json())
+            if len(events) == 2:
+                break
     assert len(events) == 2 and events[1]["at"] > events[0]["at"]
     assert DEFAULT_MODEL in events[1]["models"]
 
@@ -218,3 +222,27 @@ def test_a_refused_whole_answer_is_a_failed_sample_with_the_servers_reason(
     sample = asyncio.run(ask())
 
     assert not sample.ok and sample.error is not None and "HTTP 404" in sample.error
+
+
+def test_the_gateways_cpu_is_read_from_both_processes_counters(server: ServerProcess) -> None:
+    """`bench overhead`'s CPU step on the real engine: the same three answers direct and
+    through the gateway, streamed and whole, with each process's own CPU time."""
+    engine = server.engine()
+    urls = {"direct": f"http://127.0.0.1:{engine['port']}/v1", "gateway": server.openai_url}
+    body = {
+        "model": DEFAULT_MODEL,
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": "Count to twenty."}],
+    }
+    cpu = process_cpu(server.proc.pid, engine["pid"])
+    server_total_s, engine_total_s = cpu()
+    assert server_total_s > 0.1 and engine_total_s > 0, "each process's own counters"
+    readings = asyncio.run(gateway_cpu(urls, body, 3, cpu))
+    assert [reading.mode for reading in readings] == ["streamed", "whole"]
+    for reading in readings:
+        for block in (reading.direct, reading.gateway):
+            assert block.requests == 3 and block.tokens > 0, block.samples
+            assert block.engine_cpu_s > 0, "the engine computed every answer"
+            # our server's share of three answers can be under the counters' 10 ms tick
+            assert block.server_cpu_s >= 0
+        assert reading.per_token_ms() >= 0 and reading.engine_per_token_ms() > 0

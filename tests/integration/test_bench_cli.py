@@ -7,28 +7,42 @@ import json
 import re
 from pathlib import Path
 
+from app.tui.comparing import curve_lines, load_comparisons
+from bench.runs import BenchRuns
 from engines.process import free_port
+from profiles import Locations, Settings
+from storage import Store
 from tests.servers import DEFAULT_MODEL, run_cli
 
+SMALL_SWEEP = (
+    "--concurrency",
+    "1,2",
+    "--num-prompts",
+    "2",
+    "--input-len",
+    "8",
+    "--output-len",
+    "4",
+)
+"""Two levels of two short requests: seconds on the default model."""
 
-def test_bench_then_compare_from_a_fresh_shell(session_home: Path) -> None:
+
+def test_bench_then_compare_from_a_fresh_shell(session_home: Path, tmp_path: Path) -> None:
     port = str(free_port())  # no server there: bench starts one in the background
+    report = tmp_path / "curve.html"
     done = run_cli(
         session_home,
         "bench",
         DEFAULT_MODEL,
         "--port",
         port,
-        "--concurrency",
-        "1,2",
-        "--num-prompts",
-        "2",
-        "--input-len",
-        "8",
-        "--output-len",
-        "4",
+        *SMALL_SWEEP,
         "--request-rate",
         "20",
+        "--slo",
+        "ttft_ms=60000",
+        "--report",
+        str(report),
         extra_env={"HOSTBENCH_COST__POWER_W": "10"},
         timeout=600,
     )
@@ -37,6 +51,7 @@ def test_bench_then_compare_from_a_fresh_shell(session_home: Path) -> None:
     assert "concurrency 2 [2/2]" in done.stderr  # the progress bar, on stderr
     assert done.stdout.startswith("Throughput") and "Latency (ms)" in done.stdout
     assert "power: setting cost.power_w" in done.stdout
+    assert_curve(done.stdout, report)
     compared = run_cli(
         session_home,
         "compare",
@@ -58,6 +73,37 @@ def test_bench_then_compare_from_a_fresh_shell(session_home: Path) -> None:
     assert "not measured" in table.stdout and "bench run" in table.stdout
     listed = run_cli(session_home, "bench", "list", "--json")
     assert any(run["label"] == DEFAULT_MODEL for run in json.loads(listed.stdout))
+
+
+def test_vary_launches_each_value_and_the_compare_screen_draws_each_sweep(
+    session_home: Path,
+) -> None:
+    done = run_cli(
+        session_home,
+        "bench",
+        DEFAULT_MODEL,
+        "--vary",
+        "parallel=1,2",
+        *SMALL_SWEEP,
+        extra_env={"HOSTBENCH_COST__POWER_W": "10"},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--vary: parallel=1" in done.stderr and "--vary: parallel=2" in done.stderr
+    assert "parallel=1" in done.stdout and "parallel=2" in done.stdout, "the chart's legend"
+    locations = Locations.from_env({"HOSTBENCH_HOME": str(session_home)})
+    store = Store(locations.store_path)
+    stored = BenchRuns(store).newest_series(label=DEFAULT_MODEL, kind="hostbench")
+    launched = {
+        name: [run.context["engine"]["options"]["parallel"] for run in runs]
+        for name, runs in stored
+    }
+    assert launched == {"parallel=1": [1, 1], "parallel=2": [2, 2]}, "each value was launched"
+    data = load_comparisons(Settings(cost={"power_w": 10.0}), locations, store, DEFAULT_MODEL)
+    assert data is not None
+    drawn = [(c.series, [p.concurrency for p in c.points]) for c in data.curves]
+    assert drawn == [("parallel=1", [1, 2]), ("parallel=2", [1, 2])]
+    assert any("parallel=1" in line and "parallel=2" in line for line in curve_lines(data))
 
 
 def test_prices_from_a_fresh_shell(session_home: Path) -> None:
@@ -127,3 +173,15 @@ def test_ab_without_two_engines_is_refused_before_anything_starts(session_home: 
     assert done.returncode == 4, done.stderr  # ExitCode.UNAVAILABLE: vLLM needs a GPU here
     assert "only llama.cpp can" in done.stderr and "vllm cannot:" in done.stderr
     assert "--engines llama.cpp,llama-cpp-python" in done.stderr and done.stdout == ""
+
+
+def assert_curve(stdout: str, report: Path) -> None:
+    """Two levels: the chart on stdout, each level a row with its goodput and cost, and the
+    report file with both points."""
+    assert "TTFT p99 (p50: ·) against output tok/s" in stdout and "Pareto-optimal" in stdout
+    rows = [line.split() for line in stdout.splitlines() if re.match(r"-\s+[12]\s", line)]
+    assert [row[1] for row in rows] == ["1", "2"], stdout
+    assert all(row[7].startswith("$") and float(row[6]) > 0 for row in rows), "goodput, $/1M"
+    assert re.search(r"^cost: .*than .*gpt-5\.4 \(\$15\.00\)", stdout, re.MULTILINE)
+    page = report.read_text()
+    assert "<svg" in page and page.count("<tr>") == 3 and "goodput SLO: ttft_ms=60000" in page

@@ -7,14 +7,11 @@ import hashlib
 import json
 import random
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.cli import main
-from app.cli.exit_codes import ExitCode
-from bench import Store
 from catalog import (
     AccessDeniedError,
     CancelledError,
@@ -27,28 +24,16 @@ from catalog import (
 )
 from catalog.fit_target import subject_for
 from catalog.sources.hf import Retry
-from tests.hf_hub import FakeHub, HubFile
+from errors import ExitCode
+from storage import Store
+from tests.hf_hub import DEFAULT_FILE, DEFAULT_REPO, FakeHub
 from tests.servers import DEFAULT_MODEL, run_cli
 
 pytestmark = pytest.mark.integration
 
-REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
-FILE = "smollm2-135m-instruct-q8_0.gguf"
+REPO, FILE = DEFAULT_REPO, DEFAULT_FILE
 QUANT = "Q8_0"
 FAST = Retry(attempts=3, base_s=0.01)
-
-
-@pytest.fixture(scope="module")
-def model_bytes(session_home: Path) -> bytes:
-    path = session_home / "data" / "models" / DEFAULT_MODEL / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    return path.read_bytes()
-
-
-@pytest.fixture
-def hub(model_bytes: bytes) -> Iterator[FakeHub]:
-    served = FakeHub(files={REPO: {FILE: HubFile(model_bytes)}}).start()
-    yield served
-    served.stop()
 
 
 @pytest.fixture

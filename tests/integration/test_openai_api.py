@@ -113,9 +113,11 @@ async def test_four_concurrent_streams_complete(server: ServerProcess) -> None:
 
 
 def test_requests_are_recorded_in_the_store(server: ServerProcess, client: openai.OpenAI) -> None:
-    client.chat.completions.create(
+    stream = client.chat.completions.create(
         model=DEFAULT_MODEL, max_tokens=4, stream=True, messages=[{"role": "user", "content": "Hi"}]
-    ).close()
+    )
+    for _ in stream:  # read to the end: a stream closed early is recorded as cancelled
+        pass
     answer = client.chat.completions.create(
         model=DEFAULT_MODEL,
         max_tokens=5,

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from engines.process import free_port
 from tests.integration.test_openai_api import (  # the same tests, against this engine
     client,
     test_chat_completion,
@@ -68,7 +69,9 @@ def test_the_command_line_is_the_preset_with_its_placeholders_filled(server: Ser
 def test_a_command_that_cannot_start_is_refused_with_the_reason(
     server: ServerProcess, session_home: Path
 ) -> None:
-    missing = server.control(
+    """A command comes from the user's own command line (or a profile), never from the
+    control API; `launch` starting its own server checks it before serving."""
+    refused = server.control(
         "POST",
         "/api/engines",
         json={
@@ -78,22 +81,20 @@ def test_a_command_that_cannot_start_is_refused_with_the_reason(
             "options": {"command": "no-such-server --port {port}"},
         },
     )
-    assert missing.status_code == 400
-    assert "no-such-server" in missing.json()["error"]["message"]
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "options.command"
+    for command, expected in (
+        ("no-such-server --port {port}", "no-such-server"),
+        ("{python} -m llama_cpp.server --port {prot}", "{prot}"),
+    ):
+        done = run_cli(
+            session_home, "launch", DEFAULT_MODEL, "--engine", "openai-compatible",
+            "--command", command, "--port", str(free_port()),
+        )  # fmt: skip
+        assert done.returncode in (2, 4), done.stderr
+        assert expected in done.stderr.strip().splitlines()[-1]
     unknown = run_cli(
         session_home, "launch", DEFAULT_MODEL, "--engine", "openai-compatible",
         "--command", "x --port {prot}", "--dry-run",
     )  # fmt: skip
     assert unknown.returncode == 0, "a dry run only resolves options"
-    bad = server.control(
-        "POST",
-        "/api/engines",
-        json={
-            "model": DEFAULT_MODEL,
-            "name": "typo",
-            "engine": "openai-compatible",
-            "options": {"command": "{python} -m llama_cpp.server --port {prot}"},
-        },
-    )
-    assert bad.status_code == 400 and "{prot}" in bad.json()["error"]["message"]
     assert httpx.get(server.openai_url + "/models", timeout=10).status_code == 200

@@ -5,7 +5,7 @@ test machine answered while the default model served chat traffic (record it aga
 `python -m tests.tui.replay --url URL --home HOME`; the Compare screen's stored sweep
 with `--bench --home HOME`). GPUs cannot exist on that machine, so
 the GPU variant puts a recorded real NVML reading (`tests/fixtures/nvml/*.json`) into each
-telemetry sample (CONVENTIONS 12: a double only for what cannot exist, replaying a real
+telemetry sample (a double only for what cannot exist here, replaying a real
 reading). Snapshots stay deterministic: fixed timestamps, PIDs and log lines.
 """
 
@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 
-from bench import Store
+from control.api import EngineLog, EngineStatus, LaunchBody
 from hardware import MachineSnapshot, snapshot_from_dict, snapshot_to_dict
+from storage import Store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RECORDING = FIXTURES / "tui" / "server.json"
@@ -55,14 +56,21 @@ class ReplayClient:
     def probe(self) -> dict[str, Any] | None:
         return {"service": "hostbench", "status": "ok"}
 
-    def engines(self) -> list[dict[str, Any]]:
-        return list(self.recording["engines"])
+    def engines(self) -> list[EngineStatus]:
+        """The recorded reply, read as the real client reads it (control/api.py)."""
+        return [EngineStatus.model_validate(e) for e in self.recording["engines"]]
 
-    def launch(self, body: dict[str, Any], timeout_s: float = 0) -> dict[str, Any]:
+    def launch(self, body: LaunchBody, timeout_s: float = 0) -> EngineStatus:
         raise RuntimeError("a recorded server cannot launch")
 
-    def stop(self, name: str) -> dict[str, Any]:
+    def stop(self, name: str) -> EngineStatus:
         raise RuntimeError("a recorded server cannot stop engines")
+
+    def restart(self, name: str, timeout_s: float = 0) -> EngineStatus:
+        raise RuntimeError("a recorded server cannot restart engines")
+
+    def engine_log(self, name: str, lines: int = 50) -> EngineLog:
+        return EngineLog(name=name, lines=self.recording["log"])
 
     def request(self, method: str, path: str, timeout_s: float | None = None, **kwargs: Any) -> Any:
         route = path.split("?", 1)[0]
@@ -70,11 +78,9 @@ class ReplayClient:
             return self.recording["telemetry"]
         if route == "/api/requests":
             return self.recording["requests"]
-        if route.endswith("/log"):
-            return {"name": route.split("/")[3], "lines": self.recording["log"]}
         if route == "/api/engines":
-            return self.engines()
-        from engines.control_client import ControlError
+            return self.recording["engines"]
+        from control.client import ControlError
 
         if route == "/api/metrics/live" and "live" in self.recording:
             return self.recording["live"]
@@ -111,13 +117,29 @@ def record(url: str, home: Path) -> dict[str, Any]:
     log = get(f"/api/engines/{engines[0]['name']}/log?lines=60")["lines"] if engines else []
     telemetry = get("/api/telemetry/history")[-120:]
     return {
-        "recorded_from": "hostbench serve on the project's test machine (2-core EPYC VM)",
+        "recorded_from": f"hostbench serve on the project's test machine ({machine_note()})",
         "polled_at": telemetry[-1]["timestamp_s"],
         "engines": engines,
         "telemetry": telemetry,
         "requests": get("/api/requests?limit=500"),
         "log": log,
     }
+
+
+def machine_note() -> str:
+    """The CPU, its cores and the load while recording, for the README's captions."""
+    import os
+    import platform
+
+    from hardware.cpu import physical_core_count
+
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor() or "unknown CPU",
+    )  # fmt: skip
+    load = os.getloadavg()[0]
+    return f"{model}, {physical_core_count()} cores, load average {load:.1f}"
 
 
 def record_bench(home: Path) -> list[dict[str, Any]]:

@@ -7,25 +7,30 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
+from textual.widgets import Static
 
 from app.tui.comparing import (
     COLUMNS,
     Bar,
     bar_lines,
+    before_lines,
     bench_step,
     block,
     cost_bars,
+    curve_lines,
     load_comparisons,
     table_rows,
 )
 from app.tui.fitting import recommendation_note
-from bench import Store
 from bench.runs import BenchRuns
 from bench.session import SweepProgress
-from engines.recommend import EngineChoice, Recommendation
 from profiles import Locations, Settings
-from tests.tui.replay import ReplayClient
-from tests.unit.bench.test_runs import make_run
+from storage import Store
+from tests.tui.replay import ReplayClient, replay_bench
+from tests.tui.test_snapshots import POWER_W, make_home, replay_app, settle
+from tests.unit.bench.test_runs import make_run, varied
+from workflows.curves import before_bench
+from workflows.recommend import EngineChoice, Recommendation
 
 
 def test_bars_are_linear_in_eighths_and_never_vanish_above_zero() -> None:
@@ -112,3 +117,74 @@ def test_the_launch_form_says_which_engine_and_why() -> None:
     assert "engine llama.cpp recommended" in plain and "no CUDA or ROCm GPU" in plain
     other = recommendation_note(Recommendation("vllm", ("8 users",), (vllm, llama)), "llama.cpp")
     assert "--engine vllm" in other, "the form launches llama.cpp: say how to get vLLM"
+
+
+def test_the_sweep_is_drawn_as_a_curve_with_where_it_beats_each_offer(
+    home_with_a_sweep: Path,
+) -> None:
+    locations = Locations.from_env({"HOSTBENCH_HOME": str(home_with_a_sweep)})
+    settings = Settings(cost={"power_w": 50.0})
+    store = Store(locations.store_path)
+    data = load_comparisons(settings, locations, store, "llama", ReplayClient.load().machine)
+    assert data is not None and [p.concurrency for p in data.curves[0].points] == [1, 4]
+    lines = curve_lines(data)
+    assert lines[0].startswith("TTFT p99") and any("Pareto-optimal" in line for line in lines)
+    assert any("claude-haiku-4-5 ($5.00)" in line for line in lines[-3:])
+
+
+def test_every_sweep_of_the_newest_vary_is_its_own_curve(
+    home_with_a_sweep: Path,
+) -> None:
+    locations = Locations.from_env({"HOSTBENCH_HOME": str(home_with_a_sweep)})
+    store = Store(locations.store_path)
+    runs = BenchRuns(store)
+    for at, series in enumerate(("parallel=2", "parallel=4")):
+        for c in (1, 4):
+            runs.add(varied(make_run(c, series, at=1_900_000_000.0 + 10 * at + c), series, "v"))
+    settings = Settings(cost={"power_w": 50.0})
+    data = load_comparisons(settings, locations, store, "llama", ReplayClient.load().machine)
+    assert data is not None and "(parallel=4) on this machine" in data.primary.local.source
+    assert [(c.series, [p.concurrency for p in c.points]) for c in data.curves] == [
+        ("parallel=2", [1, 4]),
+        ("parallel=4", [1, 4]),
+    ]
+    legend = next(line for line in curve_lines(data) if "Pareto-optimal" in line)
+    assert "parallel=2" in legend and "parallel=4" in legend, legend
+
+
+def test_before_any_bench_the_page_shows_the_offers_and_the_hour(
+    tmp_path: Path, clean_env: Path
+) -> None:
+    locations = Locations.from_env({"HOSTBENCH_HOME": str(tmp_path)}).ensure()
+    settings = Settings(cost={"rental_usd_per_hour": 1.8})
+    lines = before_lines(before_bench(settings, locations, ReplayClient.load().machine))
+    assert lines[0].startswith("an hour here: $1.80 (rental $1.80/h")
+    header = lines[2].split()
+    assert header[0] == "offer" and lines[2].endswith("out tok/s to match")
+    haiku = next(line for line in lines if line.startswith("claude-haiku-4-5 "))
+    assert haiku.split()[-1] == "100.0", "$1.80/h over $5 per 1M: 100 tok/s"
+    unknown = before_lines(before_bench(Settings(), locations, ReplayClient.load().machine))
+    assert unknown[0].startswith("an hour here: unknown")
+
+
+async def test_the_page_shows_offers_before_a_bench_and_the_curve_after(
+    tmp_path: Path, clean_env: Path
+) -> None:
+    """Against the recorded server: no stored run, then the recorded sweep and a reload."""
+    home = make_home(tmp_path / "home")
+    app = replay_app(home, None, Settings(cost={"power_w": POWER_W}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        screen = app.screen
+        assert screen.query_one("#compare-empty").display
+        assert not screen.query_one("#compare-body").display
+        offers = str(screen.query_one("#compare-offers", Static).content)
+        assert offers.startswith("an hour here: $") and "claude-haiku-4-5" in offers
+        replay_bench(Store(Locations.from_env({"HOSTBENCH_HOME": str(home)}).store_path))
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert screen.query_one("#compare-body").display
+        curve = str(screen.query_one("#compare-curve", Static).content)
+        assert curve.startswith("TTFT p99") and "cheaper here than" in curve

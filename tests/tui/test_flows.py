@@ -8,7 +8,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Label, ProgressBar, Static
+from textual.widgets import DataTable, Input, Label, ProgressBar, Static
 
 from app.tui import make_app
 from app.tui.app import Workbench
@@ -19,7 +19,7 @@ from app.tui.screens.dialogs import QuitScreen
 from app.tui.widgets.cost_bars import CostBars
 from app.tui.widgets.job import JobPanel
 from app.tui.widgets.meter import Meter
-from engines.control_client import ControlClient
+from control.client import ControlClient
 from engines.process import free_port
 from profiles import Locations, Settings
 from tests.servers import DEFAULT_MODEL, ServerProcess, wait_pid_gone
@@ -39,7 +39,9 @@ def workbench_on(home: Path, port: int, cost: dict | None = None, **kwargs):  # 
 def fresh_home(session_home: Path, tmp_path: Path, clean_env: Path) -> Path:
     """A home of its own holding the default model (the store copied, the file shared)."""
     home = tmp_path / "home"
-    shutil.copytree(session_home / "data", home / "data", ignore=shutil.ignore_patterns("logs"))
+    shutil.copytree(
+        session_home / "data", home / "data", ignore=shutil.ignore_patterns("logs", "run")
+    )
     return home
 
 
@@ -62,6 +64,7 @@ async def launch_and_quit(app: Workbench) -> None:
         await pilot.press("4")
         note = app.screen.query_one("#form-note", Static)
         await wait_until(pilot, lambda: "profile" in str(note.render()), "the launch plan")
+        app.screen.query_one("#field-idle-ttl", Input).value = "900"
         await pilot.press("l")
         await wait_until(
             pilot,
@@ -69,6 +72,7 @@ async def launch_and_quit(app: Workbench) -> None:
             "the default model to be ready",
             240,
         )
+        assert app.view and app.view.engines[0].idle_ttl_s == 900, "the form's idle TTL"
         table = app.screen.query_one("#engines-table", DataTable)
         await wait_until(pilot, lambda: table.row_count == 1, "the engine in the table")
         row = [str(cell) for cell in table.get_row_at(0)]
@@ -211,6 +215,8 @@ async def test_a_quick_bench_from_compare_puts_this_machine_next_to_hosted_apis(
         assert frontier and all(row[4] == "not measured" for row in frontier)
         assert all(row[2].startswith("$") for row in frontier)
         assert len(screen.query_one(CostBars).bars) == len(rows)
+        curve = str(screen.query_one("#compare-curve", Static).content)
+        assert curve.startswith("TTFT p99") and "Pareto-optimal" in curve, "the sweep's curve"
         await pilot.press("q")
         if isinstance(app.screen, QuitScreen):
             await pilot.press("k")

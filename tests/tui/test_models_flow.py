@@ -16,9 +16,9 @@ from app.tui.app import Workbench
 from app.tui.screens.catalog import CatalogScreen
 from app.tui.screens.models import ModelsScreen, QuantizeDialog
 from app.tui.widgets.job import JobPanel
-from bench import Store
 from catalog import LocalModel, LocalModels
 from profiles import Locations, Settings
+from storage import Store
 from tests.hf_hub import FakeHub, HubFile
 from tests.servers import DEFAULT_MODEL
 from tests.tui.conftest import Messages, wait_until
@@ -56,10 +56,12 @@ def home(tmp_path: Path, model_file: Path, clean_env: Path) -> Path:
 
 @pytest.fixture
 def hub(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    """The real model's bytes on a local hub that drops the first transfer a third of the
-    way in, so the pull is certainly running (waiting to resume) when it is cancelled."""
+    """The real model's bytes on a local hub that sends them at 16 MiB/s and drops the first
+    transfer a third of the way in, so the pull is certainly running (transferring or
+    waiting to resume) when it is cancelled."""
     data = model_file.read_bytes()
-    served = FakeHub(files={REPO: {FILE: HubFile(data, drop_at=[len(data) // 3])}}).start()
+    slow = HubFile(data, drop_at=[len(data) // 3], bytes_per_s=16 * 2**20)
+    served = FakeHub(files={REPO: {FILE: slow}}).start()
     monkeypatch.setenv("HF_ENDPOINT", served.url)
     yield served
     served.stop()
@@ -87,7 +89,8 @@ async def test_pull_shows_progress_and_cancels(home: Path, hub: FakeHub) -> None
             lambda: [m for m in seen.of(ModelsScreen.PullProgressed) if 0 < m.done < m.total],  # type: ignore[attr-defined]
             "bytes to arrive",
         )
-        assert "MiB" in panel.line and "ETA" in panel.line
+        # the line may say "resuming" for a moment (the hub drops the first transfer)
+        await wait_until(pilot, lambda: "MiB" in panel.line and "ETA" in panel.line, "progress")
         assert (screen.query_one("#pull-job ProgressBar", ProgressBar).progress or 0) > 0
         await pilot.press("escape", "c")
         await wait_until(pilot, lambda: seen.of(ModelsScreen.JobEnded), "the pull to end")
@@ -145,3 +148,37 @@ async def test_catalog_filter_and_context_drive_the_estimate(home: Path) -> None
         detail = str(screen.query_one("#detail").render())
         kv_after = next(line for line in detail.splitlines() if "KV cache" in line)
         assert kv_after != kv_before, "the KV cache grows with the context"
+
+
+@pytest.fixture
+def search_hub(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    served = FakeHub(files={REPO: {FILE: HubFile(model_file.read_bytes())}}).start()
+    monkeypatch.setenv("HF_ENDPOINT", served.url)
+    yield served
+    served.stop()
+
+
+async def test_catalog_searches_the_hub_and_pulls_a_result(home: Path, search_hub: FakeHub) -> None:
+    seen = Messages()
+    app = offline_app(home)
+    async with app.run_test(size=(120, 40), message_hook=seen.hook) as pilot:
+        await pilot.press("2")
+        screen = app.screen
+        assert isinstance(screen, CatalogScreen)
+        table = screen.query_one("#catalog-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count > 20, "the catalog rows")
+        await pilot.press("slash", *"smollm2", "tab", "h")
+        await wait_until(pilot, lambda: seen.of(CatalogScreen.HubSearched), "the Hub's answer")
+        assert [str(c) for c in table.get_row_at(0)[:1]] == [f"{REPO}/{FILE}"]
+        assert "Q8_0" in str(table.get_row_at(0)[1])
+        verdict = str(screen.query_one("#verdict", Label).render())
+        assert verdict in {"full GPU", "partial offload", "CPU only"}
+        assert f"hf:{REPO}/{FILE}" in str(screen.query_one("#detail").render())
+        assert all(r.range for r in search_hub.gets(FILE)), "only the header was read"
+        await pilot.press("p")
+        await wait_until(pilot, lambda: seen.of(ModelsScreen.JobEnded), "the pull", 120)
+        ended = seen.of(ModelsScreen.JobEnded)[0]
+        assert isinstance(ended, ModelsScreen.JobEnded) and ended.ok, ended
+    registry = LocalModels(Store(Locations.from_env({"HOSTBENCH_HOME": str(home)}).store_path))
+    pulled = registry.get("smollm2-135m-instruct-q8_0")
+    assert pulled is not None and pulled.origin == f"hf:{REPO}"

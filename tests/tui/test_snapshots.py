@@ -19,9 +19,9 @@ from textual.widgets import Input
 
 from app.tui import make_app
 from app.tui.app import Workbench
-from bench import Store
 from catalog import LocalModels, register_file
 from profiles import Locations, Settings
+from storage import Store
 from tests.gguf_files import write_tiny_gguf
 from tests.tui.replay import ReplayClient, replay_bench
 
@@ -42,9 +42,11 @@ SCREENS = {
 
 STORED_SWEEP = {"compare"}
 """Screens shown with the recorded quick bench in the store."""
+COSTED = {"compare", "compare-empty"}
+"""Screens shown with `cost.power_w` set."""
 POWER_W = 65.0
 """`cost.power_w` for the Compare screen: the recording's VM cannot read its power, and a
-user who sets it sees electricity costs (a desktop CPU under load)."""
+user who sets it sees electricity costs (a desktop CPU under load), before any bench too."""
 
 
 @pytest.fixture
@@ -71,10 +73,9 @@ def make_home(home: Path) -> Path:
 
 def prepare(home: Path, screen: str) -> Settings:
     """The stored sweep and settings a screen's picture needs."""
-    if screen not in STORED_SWEEP:
-        return Settings()
-    replay_bench(Store(Locations.from_env({"HOSTBENCH_HOME": str(home)}).store_path))
-    return Settings(cost={"power_w": POWER_W})
+    if screen in STORED_SWEEP:
+        replay_bench(Store(Locations.from_env({"HOSTBENCH_HOME": str(home)}).store_path))
+    return Settings(cost={"power_w": POWER_W}) if screen in COSTED else Settings()
 
 
 def replay_app(home: Path, gpus: str | None, settings: Settings | None = None) -> Workbench:

@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field
 
 from app.tui import live
 from app.tui.chat_stream import Answer, _apply
-from app.tui.forms import changed, field_specs, validate
+from app.tui.forms import changed, field_specs, seconds, validate
 from app.tui.jobs import JobClock
 from app.tui.widgets.spark import columns
-from bench import RequestRecord, RequestStatus
 from engines.llamacpp.adapter import LlamaCppOptions
+from storage import RequestRecord, RequestStatus
 from tests.servers import ROOT
 
 
@@ -114,7 +114,7 @@ def test_help_is_fast_because_it_loads_no_textual() -> None:
 
 def test_no_command_opens_the_workbench(monkeypatch: pytest.MonkeyPatch) -> None:
     import app.tui
-    from app.cli import main
+    from app.main import main
 
     opened = []
     monkeypatch.setattr(app.tui, "run", lambda: opened.append(True) or 0)
@@ -158,3 +158,11 @@ def test_dashboard_cost_is_the_machines_hour_over_the_last_minutes_tokens() -> N
     assert unknown.usd_per_mtok_output is None and "set [cost] power_w" in cost_line(unknown)
     idle = current_cost(view, [], CostDefaults(power_w=100.0))
     assert "no tokens in the last minute" in cost_line(idle)
+
+
+def test_an_idle_ttl_is_empty_or_seconds_above_zero() -> None:
+    assert seconds("  ") is None
+    assert seconds("90") == 90.0 and seconds("0.5") == 0.5
+    for bad in ("0", "-3", "nan", "inf", "ten"):
+        with pytest.raises(ValueError, match="seconds"):
+            seconds(bad)

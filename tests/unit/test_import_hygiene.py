@@ -9,7 +9,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE = ("hardware", "bench", "catalog", "profiles", "engines")
+CORE = (
+    "errors",
+    "storage",
+    "hardware",
+    "bench",
+    "catalog",
+    "profiles",
+    "engines",
+    "control",
+    "workflows",
+    "serving",
+)
 
 
 def core_modules() -> list[str]:

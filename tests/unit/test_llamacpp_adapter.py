@@ -119,3 +119,69 @@ def test_python_server_refuses_unpoolable_embeddings(
     embedder = tiny_gguf(tmp_path / "embed.gguf", pooling=1)
     spec = python_engine.launch_spec(embedder, "e", LlamaCppOptions(embeddings=True), 1)
     assert spec.supports_embeddings
+
+
+def test_multi_gpu_flags_only_where_asked(
+    server_engine: LlamaCppEngine, python_engine: LlamaCppEngine
+) -> None:
+    """llama.cpp's defaults (layer split by free memory, GPU 0) render nothing; a CPU build
+    warns about each split flag it is given."""
+    plain = server_engine.launch_spec(MODEL, "s", LlamaCppOptions(), 9999).argv
+    assert not {"--split-mode", "--tensor-split", "--main-gpu"} & set(plain)
+    options = LlamaCppOptions(split_mode="row", tensor_split="3,1", main_gpu=1)
+    argv = server_engine.launch_spec(MODEL, "s", options, 9999).argv
+    assert flag(argv, "--split-mode") == "row"
+    assert flag(argv, "--tensor-split") == "3,1"
+    assert flag(argv, "--main-gpu") == "1"
+    python = python_engine.launch_spec(MODEL, "s", options, 9999).argv
+    assert flag(python, "--split_mode") == "2"  # LLAMA_SPLIT_MODE_ROW
+    at = python.index("--tensor_split")
+    assert python[at + 1 : at + 3] == ("3", "1")
+    assert flag(python, "--main_gpu") == "1"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"tensor_split": "0,0"}, "at least one share above 0"),
+        ({"tensor_split": "3;1"}, "String should match pattern"),
+        ({"tensor_split": ",".join(["1"] * 16)}, "fewer than 16 shares"),
+        ({"split_mode": "rows"}, "Input should be"),
+        ({"main_gpu": -1}, "greater than or equal to 0"),
+    ],
+)
+def test_bad_split_options_are_refused(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LlamaCppOptions.model_validate(values)
+
+
+def test_python_server_parses_the_split_flags(python_engine: LlamaCppEngine) -> None:
+    """llama-cpp-python's own parser reads what hostbench renders for it."""
+    import argparse
+
+    from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
+    from llama_cpp.server.settings import ModelSettings
+
+    options = LlamaCppOptions(split_mode="none", tensor_split="2.5,1", main_gpu=1)
+    argv = python_engine.launch_spec(MODEL, "s", options, 9999).argv
+    at = argv.index("--split_mode")
+    parser = argparse.ArgumentParser()
+    add_args_from_model(parser, ModelSettings)
+    parsed = parse_model_from_args(ModelSettings, parser.parse_args(["--model", "m", *argv[at:]]))
+    assert (parsed.split_mode, parsed.tensor_split, parsed.main_gpu) == (0, [2.5, 1.0], 1)
+
+
+def test_gpu_pinning_sets_each_runtimes_selection(server_engine: LlamaCppEngine) -> None:
+    """hostbench numbers GPUs in PCI bus order (NVML, amdsmi); CUDA must be told to as well.
+    On ROCm, ROCR_VISIBLE_DEVICES picks the physical GPUs and HIP_VISIBLE_DEVICES counts
+    among those, so an inherited HIP_VISIBLE_DEVICES cannot select a second time."""
+    assert server_engine.launch_spec(MODEL, "s", LlamaCppOptions(), 1).env == {
+        "CUDA_DEVICE_ORDER": "PCI_BUS_ID"
+    }
+    env = server_engine.launch_spec(MODEL, "s", LlamaCppOptions(gpus="1,3"), 1).env
+    assert env == {
+        "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+        "CUDA_VISIBLE_DEVICES": "1,3",
+        "ROCR_VISIBLE_DEVICES": "1,3",
+        "HIP_VISIBLE_DEVICES": "0,1",
+    }

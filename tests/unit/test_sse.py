@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from engines.server.sse import event_data, parse_data, split_events
+from bench.sse import event_data, parse_data, split_events
 
 STREAM = (
     b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\n'

@@ -15,13 +15,16 @@ from typing import Any
 
 import httpx
 
-from app.background import BackgroundServer
+from app.background import BackgroundServer, BackgroundServerError
+from app.cli.bench_progress import StepsProgress
 from app.cli.context import CliContext
-from app.cli.exit_codes import ExitCode
 from app.cli.output import note
 from app.cli.progress import ByteProgress
+from bench.errors import BenchUnavailableError
+from bench.gateway_cpu import ProcessCpu, cpu_lines, cpu_table, gateway_cpu, process_cpu
 from bench.overhead import (
     Overhead,
+    StepProgress,
     alternate,
     compare_servers,
     overhead_table,
@@ -32,8 +35,9 @@ from bench.report import describe_machine
 from bench.tcp_relay import relay_process
 from catalog import LocalModel, LocalModels, load_catalog, read_gguf_info, resolve_model
 from engines.process import free_port
-from engines.server.runner import run_event_loop
+from errors import ExitCode
 from hardware import discover
+from serving.runner import run_event_loop
 
 PROMPT = "Write a detailed story about a lighthouse keeper and a storm."
 
@@ -110,16 +114,27 @@ def start_baseline(
     raise RuntimeError(f"llama_cpp.server did not start; see {log}")
 
 
-async def measure(plan: Plan, urls: dict[str, str], body: dict[str, Any]) -> list[str]:
-    """Both comparisons, as Markdown lines."""
+OVERHEAD_STEPS = 8
+"""Gateway overhead; the gateway's CPU (streamed and whole answers, each direct and through
+it); single-stream decode; concurrent streams on each of the two servers."""
+
+
+async def measure(
+    plan: Plan, urls: dict[str, str], body: dict[str, Any], cpu: ProcessCpu, progress: StepProgress
+) -> list[str]:
+    """The comparisons, as Markdown lines."""
     paths = await alternate(
         {"direct": urls["direct"], "bare TCP relay": urls["relay"], "gateway": urls["gateway"]},
         body,
         plan.requests,
+        progress,
+        "gateway overhead (direct / bare TCP relay / gateway, alternating)",
     )
     overhead = Overhead(paths["direct"], paths["gateway"], floor=paths["bare TCP relay"])
+    cpu_readings = await gateway_cpu(urls, body, plan.requests, cpu, progress)
     servers = {"hostbench launch": urls["gateway"], "llama_cpp.server defaults": urls["baseline"]}
-    speeds = await compare_servers(servers, body, max(5, plan.requests // 5), plan.concurrency)
+    rounds = max(5, plan.requests // 5)
+    speeds = await compare_servers(servers, body, rounds, plan.concurrency, progress)
     return [
         f"Machine: {describe_machine(discover())}",
         f"Model: {plan.model}; {plan.requests} requests per path, {plan.max_tokens} tokens each",
@@ -130,6 +145,13 @@ async def measure(plan: Plan, urls: dict[str, str], body: dict[str, Any]) -> lis
         *overhead_table(overhead),
         "",
         *summary_lines(overhead),
+        "",
+        f"### The gateway's CPU ({plan.requests} requests per path and kind of answer, "
+        "one at a time; each process's own CPU time)",
+        "",
+        *cpu_table(cpu_readings),
+        "",
+        *cpu_lines(cpu_readings),
         "",
         "### Decode speed: hostbench launch vs llama_cpp.server with its defaults",
         "",
@@ -154,6 +176,13 @@ def run(argv: Sequence[str]) -> int:
     return run_overhead(argv)
 
 
+def wait_for(server: BackgroundServer, model: str) -> dict[str, Any]:
+    try:
+        return server.wait_ready()
+    except BackgroundServerError as error:
+        raise BenchUnavailableError(f"could not start {model}: {error}") from None
+
+
 def run_overhead(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     ctx = CliContext.from_args(args)
@@ -173,7 +202,7 @@ def run_overhead(argv: Sequence[str]) -> int:
     baseline_port = free_port()
     baseline = None
     try:
-        ready = server.wait_ready()
+        ready = wait_for(server, plan.model)
         note(f"hostbench ready ({ready['runtime']}); starting the llama_cpp.server baseline")
         baseline = start_baseline(model, baseline_port, logs / "baseline.log")
         with relay_process(ready["port"]) as relay_url:
@@ -183,10 +212,11 @@ def run_overhead(argv: Sequence[str]) -> int:
                 "gateway": f"{server.base_url}/v1",
                 "baseline": f"http://127.0.0.1:{baseline_port}/v1",
             }
-            note("measuring ...")
-            lines = run_event_loop(
-                measure(plan, urls, request_body(ready["name"], model, plan.max_tokens))
-            )
+            body = request_body(ready["name"], model, plan.max_tokens)
+            note(f"measuring in {OVERHEAD_STEPS} steps (Ctrl-C stops) ...")
+            cpu = process_cpu(server.proc.pid, ready["pid"])
+            steps = StepsProgress(OVERHEAD_STEPS)
+            lines = run_event_loop(measure(plan, urls, body, cpu, steps))
     finally:
         server.stop()
         if baseline is not None:

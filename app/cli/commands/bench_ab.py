@@ -1,5 +1,5 @@
 """`hostbench bench --ab [MODEL] [--engines A,B]`: the same bench on two engines, printed
-side by side. The work is engines.ab's; this module starts each engine in a child
+side by side. The work is workflows.ab's; this module starts each engine in a child
 `hostbench launch` and prints."""
 
 from __future__ import annotations
@@ -10,27 +10,31 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from app.background import BackgroundServer, BackgroundServerError
-from app.cli.bench_format import describe_prompts, num
+from app.cli.bench_format import describe_prompts
 from app.cli.bench_progress import RequestProgressBar
 from app.cli.context import CliContext
-from app.cli.exit_codes import ExitCode
 from app.cli.output import format_table, note, print_json
+from app.display.numbers import num
 from bench.ab import LevelComparison
 from bench.errors import BenchUnavailableError, BenchUsageError
 from bench.session import BenchPlan
-from engines.ab import (
+from engines.process import free_port
+from errors import ExitCode
+from storage import Store
+from workflows.ab import (
     AbHooks,
+    AbPlan,
     AbResult,
     AbSetting,
     ArmResult,
     Served,
     parse_pair,
     plan_ab,
+    plan_draft_ab,
     run_ab,
 )
-from engines.benchmarking import PromptSpec, effective_cost
-from engines.launching import LaunchOrder
-from engines.process import free_port
+from workflows.benchmarking import PromptSpec, effective_cost
+from workflows.launching import LaunchOrder
 
 
 def launch_args(order: LaunchOrder) -> list[str]:
@@ -38,6 +42,8 @@ def launch_args(order: LaunchOrder) -> list[str]:
     args = [order.model]
     args += ["--engine", order.engine] if order.engine else []
     args += ["--profile", order.profile] if order.profile else []
+    for name, value in order.options.items():
+        args += ["--" + name.replace("_", "-"), str(value)]
     return args
 
 
@@ -50,12 +56,12 @@ def background(ctx: CliContext) -> Callable[[LaunchOrder], AbstractContextManage
         server = BackgroundServer(launch_args(order), free_port(), log)
         try:
             try:
-                ready = server.wait_ready()
+                ready = server.wait_engine()
             except BackgroundServerError as error:
                 raise BenchUnavailableError(
                     f"could not start {order.model} on {order.profile or order.engine}: {error}"
                 ) from None
-            note(f"{ready['name']} ready ({ready['engine']} via {ready['runtime']})")
+            note(f"{ready.name} ready ({ready.engine} via {ready.runtime})")
             yield ready, f"{server.base_url}/v1"
         finally:
             server.stop()
@@ -68,10 +74,8 @@ def run(
 ) -> int:
     if args.endpoint:
         raise BenchUsageError("--ab starts each engine itself; it does not take --endpoint")
-    pair = parse_pair(args.engines) if args.engines else None
     store = ctx.open_store()
-    users = max(plan.concurrencies)
-    ab = plan_ab(model, ctx.settings, ctx.locations, store, pair=pair, users=users)
+    ab = _plan(ctx, args, model, store, users=max(plan.concurrencies))
     for arm in ab.skipped:
         note(f"{arm.name} is left out: it cannot run {model} here: {arm.why}")
     hooks = AbHooks(serve=background(ctx), progress=lambda _arm: RequestProgressBar(), note=note)
@@ -87,11 +91,47 @@ def run(
     return ExitCode.ERROR if any(r.metrics.completed == 0 for r in runs) else ExitCode.OK
 
 
+def _plan(
+    ctx: CliContext, args: argparse.Namespace, model: str, store: Store, users: int
+) -> AbPlan:
+    if args.draft_model:
+        if args.engines:
+            raise BenchUsageError("--draft-model compares one engine with and without a "
+                                  "draft: give --engine, not --engines")  # fmt: skip
+        return plan_draft_ab(
+            model, args.draft_model, ctx.settings, ctx.locations, store,
+            engine=args.engine, users=users,
+        )  # fmt: skip
+    if args.engine:
+        raise BenchUsageError("--engine goes with --draft-model; an engine A/B takes --engines")
+    pair = parse_pair(args.engines) if args.engines else None
+    return plan_ab(model, ctx.settings, ctx.locations, store, pair=pair, users=users)
+
+
+def draft_lines(result: AbResult) -> list[str]:
+    """The draft's acceptance per arm, and whether it paid: B's output tok/s over A's."""
+    lines = [
+        f"{arm.label}: draft acceptance {arm.acceptance.text()}"
+        for arm in result.arms
+        if arm.acceptance is not None and arm.acceptance.drafted
+    ]
+    if result.plan.draft is None:
+        return lines
+    for level in result.levels:
+        speed = level.metrics[0].b_over_a
+        if speed is None:
+            lines.append(f"conc {level.concurrency}: no speed-up measured (no output tok/s)")
+            continue
+        verdict = "the draft pays" if speed > 1 else "the draft does not pay here"
+        lines.append(f"conc {level.concurrency}: speed-up {speed:.2f}x (out tok/s B/A): {verdict}")
+    return lines
+
+
 def arm_line(arm: ArmResult) -> str:
-    engine = arm.status.get("engine")
+    engine = arm.status.engine
     runs = ", ".join(str(r.id) for r in arm.runs)
     return (
-        f"{arm.label}: {arm.arm.name} = {engine} via {arm.status.get('runtime')} "
+        f"{arm.label}: {arm.arm.name} = {engine} via {arm.status.runtime} "
         f"({arm.version or 'version unknown'}), runs {runs}"
     )
 
@@ -124,6 +164,7 @@ def comparison_text(result: AbResult) -> str:
             format_table(level_rows(result.levels), ("conc", "metric", "a", "b", "b/a")),
             "",
             "B/A above 1: B is higher (better for tok/s, worse for ttft and tpot)",
+            *draft_lines(result),
         ]
     )
 
@@ -137,13 +178,15 @@ def result_json(result: AbResult) -> dict[str, Any]:
             {
                 "arm": arm.label,
                 "name": arm.arm.name,
-                "engine": arm.status.get("engine"),
-                "runtime": arm.status.get("runtime"),
+                "engine": arm.status.engine,
+                "runtime": arm.status.runtime,
                 "version": arm.version,
                 "runs": [r.id for r in arm.runs],
+                "acceptance": arm.acceptance.as_dict() if arm.acceptance else None,
             }
             for arm in result.arms
         ],
+        "draft": result.plan.draft,
         "left_out": [{"engine": a.name, "why": a.why} for a in result.plan.skipped],
         "recommendation": result.plan.recommendation.as_dict(),
         "levels": [level.as_dict() for level in result.levels],

@@ -1,8 +1,10 @@
-"""`hostbench bench [MODEL | --endpoint URL]`: a load test, stored, printed as tables.
+"""`hostbench bench [MODEL | --endpoint URL]`: a load test, stored, printed as tables, then
+the throughput-latency curve (bench_curve) when it measured two points or more.
 
 MODEL is benchmarked on our server: the running one if it serves MODEL, else one started
 in the background for the run (and stopped after). With --endpoint, MODEL is the model
-name sent to that OpenAI-compatible API, with the key from --api-key-env.
+name sent to that OpenAI-compatible API, with the key from --api-key-env. With --vary
+NAME=V1,V2 the model is launched in the background once per value and swept each time.
 """
 
 from __future__ import annotations
@@ -13,20 +15,23 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from app.background import BackgroundServer, BackgroundServerError
+from app.cli.bench_curve import show_curve
 from app.cli.bench_format import run_json, run_notes, runs_tables
 from app.cli.bench_progress import RequestProgressBar
 from app.cli.context import CliContext, add_server_address
-from app.cli.exit_codes import ExitCode
 from app.cli.output import note, print_json
 from bench.errors import BenchUnavailableError, BenchUsageError
 from bench.metrics import parse_slo
 from bench.runs import BenchRun
 from bench.session import BenchPlan, parse_levels
-from engines.bench_context import running_engine
-from engines.benchmarking import (
+from control.api import EngineStatus
+from control.client import ControlClient
+from engines.process import free_port
+from errors import ExitCode
+from workflows.bench_context import running_engine
+from workflows.benchmarking import (
     PreparedBench,
     PromptSpec,
     effective_cost,
@@ -35,8 +40,7 @@ from engines.benchmarking import (
     prepare_local,
     run_bench,
 )
-from engines.control_client import ControlClient
-from engines.process import free_port
+from workflows.curves import Vary, parse_vary
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -96,15 +100,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="the A/B pair (implies --ab): engines or launch presets, e.g. "
         "llama.cpp,llama-cpp-python",
     )
+    ab.add_argument(
+        "--draft-model",
+        metavar="DRAFT",
+        help="A/B of speculative decoding (implies --ab): the model alone, then with DRAFT "
+        "as its draft model, on one engine (--engine, default llama.cpp); prints the "
+        "draft's acceptance and the speed-up measured",
+    )
+    ab.add_argument("--engine", help="the engine of a --draft-model A/B (default llama.cpp)")
+    curve = parser.add_argument_group("the trade-off curve (drawn after two levels or more)")
+    curve.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="write the curve there: FILE.svg (the charts) or FILE.html (charts, points, costs)",
+    )
+    curve.add_argument(
+        "--vary",
+        metavar="NAME=V1,V2",
+        help="launch the model once per value of an engine option (e.g. parallel=2,4,8) and "
+        "sweep each: one curve per value",
+    )
     parser.add_argument("--json", action="store_true", help="runs as JSON on stdout")
     add_server_address(parser)
     return parser
+
+
+def check_report_path(path: Path | None) -> None:
+    """A report that could not be written fails now, not after minutes of measuring."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise BenchUsageError(f"--report {path} is a directory: name a .svg or .html file")
 
 
 def make_plan(args: argparse.Namespace) -> tuple[BenchPlan, PromptSpec]:
     """Flags into a plan; bad values fail here, before any server starts."""
     if not args.request_rate > 0:
         raise BenchUsageError("--request-rate must be positive")
+    check_report_path(args.report)
     plan = BenchPlan(
         concurrencies=parse_levels(args.concurrency),
         request_rate=args.request_rate,
@@ -128,23 +162,26 @@ def endpoint_bench(args: argparse.Namespace, model: str) -> PreparedBench:
 
 
 @contextmanager
-def served(ctx: CliContext, model: str) -> Iterator[tuple[dict[str, Any], str]]:
-    """(engine status, OpenAI base URL): the running server's, or a background one's."""
+def served(
+    ctx: CliContext, model: str, flags: Sequence[str] = ()
+) -> Iterator[tuple[EngineStatus, str]]:
+    """(engine status, OpenAI base URL): the running server's, or a background one's;
+    always a background one launched with `flags` when there are any (--vary)."""
     client = ControlClient(ctx.settings, ctx.locations)
-    status = running_engine(client, model)
+    status = None if flags else running_engine(client, model)
     if status is not None:
-        note(f"using the running hostbench server at {client.base_url} ({status['runtime']})")
+        note(f"using the running hostbench server at {client.base_url} ({status.runtime})")
         yield status, f"{client.base_url}/v1"
         return
-    note(f"starting a hostbench server for {model} in the background ...")
+    note(f"starting a hostbench server for {' '.join([model, *flags])} in the background ...")
     log = ctx.locations.logs_dir / "bench" / "server.stderr"
-    server = BackgroundServer([model], free_port(), log)
+    server = BackgroundServer([model, *flags], free_port(), log)
     try:
         try:
-            ready = server.wait_ready()
+            ready = server.wait_engine()
         except BackgroundServerError as error:
             raise BenchUnavailableError(f"could not start {model}: {error}") from None
-        note(f"{ready['name']} ready ({ready['runtime']}, pid {ready['pid']})")
+        note(f"{ready.name} ready ({ready.runtime}, pid {ready.pid})")
         yield ready, f"{server.base_url}/v1"
     finally:
         server.stop()
@@ -177,22 +214,62 @@ def report(runs: Sequence[BenchRun], as_json: bool) -> None:
         )
 
 
+def local_sweep(
+    ctx: CliContext,
+    model: str,
+    plan: BenchPlan,
+    spec: PromptSpec,
+    varied: tuple[Vary, str] | None = None,
+) -> list[BenchRun]:
+    """The sweep on the running server, or on a background one launched with the
+    `varied` setting (a --vary value), whose runs then store their series."""
+    flags = varied[0].launch_flags(varied[1]) if varied else ()
+    with served(ctx, model, flags) as (status, base_url):
+        prepared = prepare_local(ctx.settings, ctx.locations, ctx.open_store(), status, base_url)
+        if varied is not None:
+            prepared = varied[0].tag(prepared, varied[1])
+        return execute(ctx, plan, spec, prepared)
+
+
+def varied_sweeps(
+    ctx: CliContext, model: str, plan: BenchPlan, spec: PromptSpec, vary: Vary
+) -> list[tuple[str, list[BenchRun]]]:
+    """The sweep once per value, each on its own background server, one after another."""
+    series = []
+    for value in vary.values:
+        note(f"--vary: {vary.series(value)}")
+        series.append((vary.series(value), local_sweep(ctx, model, plan, spec, (vary, value))))
+    return series
+
+
+def check_vary(args: argparse.Namespace) -> Vary | None:
+    """--vary's option and values, checked before anything starts."""
+    if not args.vary:
+        return None
+    if args.endpoint or args.ab or args.engines:
+        raise BenchUsageError(
+            "--vary launches the model itself; it does not take --endpoint or --ab"
+        )
+    return parse_vary(args.vary)
+
+
 def run(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     ctx = CliContext.from_args(args)
     model = args.model or DEFAULT_MODEL
     plan, spec = make_plan(args)
-    if args.ab or args.engines:
+    vary = check_vary(args)
+    if args.ab or args.engines or args.draft_model:
         from app.cli.commands import bench_ab
 
         return bench_ab.run(ctx, args, model, plan, spec)
-    if args.endpoint:
-        runs = execute(ctx, plan, spec, endpoint_bench(args, model))
+    if vary is not None:
+        series = varied_sweeps(ctx, model, plan, spec, vary)
+    elif args.endpoint:
+        series = [("", execute(ctx, plan, spec, endpoint_bench(args, model)))]
     else:
-        with served(ctx, model) as (status, base_url):
-            prepared = prepare_local(
-                ctx.settings, ctx.locations, ctx.open_store(), status, base_url
-            )
-            runs = execute(ctx, plan, spec, prepared)
+        series = [("", local_sweep(ctx, model, plan, spec))]
+    runs = [run for _, group in series for run in group]
     report(runs, args.json)
+    show_curve(ctx, series, args.report, args.json)
     return ExitCode.ERROR if any(r.metrics.completed == 0 for r in runs) else ExitCode.OK

@@ -7,26 +7,21 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from app.cli.bench_format import (
-    LIST_COLUMNS,
-    describe_prompts,
-    list_rows,
-    num,
-    run_json,
-)
+from app.cli.bench_format import LIST_COLUMNS, describe_prompts, list_rows, run_json
 from app.cli.context import CliContext
-from app.cli.cost_format import cost_lines
-from app.cli.exit_codes import ExitCode
 from app.cli.output import format_table, note, print_json, print_table
+from app.display.cost import cost_lines
+from app.display.numbers import human_bytes, num
 from bench.comparison import day
 from bench.cost import run_cost
 from bench.power import with_current_setting
 from bench.report import describe_machine
 from bench.runs import BenchRun, BenchRuns
-from engines.bench_context import cost_inputs
-from engines.benchmarking import effective_cost
+from errors import ExitCode
 from hardware import snapshot_from_dict
 from profiles import CostDefaults
+from workflows.bench_context import cost_inputs
+from workflows.benchmarking import effective_cost
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,15 +49,35 @@ def engine_lines(run: BenchRun) -> list[str]:
         return [f"target: {run.target.get('base_url')} (model {run.label})"]
     options = ", ".join(f"{k}={v}" for k, v in sorted((engine.get("options") or {}).items()))
     sha = engine.get("model_sha256") or "?"
-    ab = run.context.get("ab")
-    pair = [f"a/b: arm {ab['arm']} ({ab['name']}) of A/B {ab['id']}: {' vs '.join(ab['pair'])}"]
     return [
         f"engine: {engine.get('engine')} via {engine.get('runtime')} "
         f"({engine.get('version') or 'version unknown'})",
-        *(pair if ab else []),
+        *ab_lines(run.context.get("ab")),
         f"model: {engine.get('model_id')} ({engine.get('model_path')}), sha256 {sha}",
         f"options: {options}",
+        *memory_lines(engine.get("memory")),
     ]
+
+
+def memory_lines(memory: dict[str, Any] | None) -> list[str]:
+    """The launch's memory estimate next to what the engine held (runs stored since the
+    estimate was recorded)."""
+    if not memory or memory.get("estimate_bytes") is None:
+        return []
+    line = f"memory: estimate {human_bytes(memory['estimate_bytes'])}"
+    if memory.get("measured_bytes") is not None:
+        line += f", measured {human_bytes(memory['measured_bytes'])}"
+        if memory.get("error_percent") is not None:
+            line += f" (estimate {memory['error_percent']:+.1f} %)"
+    bases = [memory.get("estimate_basis"), memory.get("measured_basis")]
+    return [f"{line} ({'; '.join(b for b in bases if b)})"]
+
+
+def ab_lines(ab: dict[str, Any] | None) -> list[str]:
+    """The A/B a run was an arm of; nothing for an ordinary run."""
+    if not ab:
+        return []
+    return [f"a/b: arm {ab['arm']} ({ab['name']}) of A/B {ab['id']}: {' vs '.join(ab['pair'])}"]
 
 
 def machine_line(run: BenchRun) -> str:

@@ -7,10 +7,10 @@ import os
 from collections.abc import Sequence
 
 from app.cli.context import CliContext
-from app.cli.exit_codes import ExitCode
 from app.cli.output import note, print_json, print_table
 from engines.llamacpp import build
 from engines.registry import engine_names, load_engine
+from errors import ExitCode
 
 
 def _list(ctx: CliContext, as_json: bool) -> int:
@@ -45,7 +45,10 @@ def _build(ctx: CliContext) -> int:
         if plan.one_compile
         else "a static llama-server (HOSTBENCH_LLAMA_ONE_COMPILE=0)"
     )
-    note(f"building {route} (about 10-15 minutes on 2 cores the first time) ...")
+    if plan.server_binary.is_file():
+        note(f"reusing the cached build of {route}")
+    else:
+        note(f"building {route} (not cached yet: about 8 minutes on 2 cores) ...")
     print(build.ensure_llama_server(plan))
     return ExitCode.OK
 

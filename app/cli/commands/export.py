@@ -9,14 +9,15 @@ from pathlib import Path
 
 from app.cli.commands.launch import engine_name
 from app.cli.context import CliContext
-from app.cli.exit_codes import ExitCode
+from app.cli.exit_codes import CliUsageError
 from app.cli.fitting import add_machine_option, machine_snapshot
 from app.cli.options import add_model_options, given_options
 from app.cli.output import note
 from engines.base import EngineAdapter
-from engines.export import ExportRequest, Target, build_export, to_yaml
-from engines.launching import Launcher, LaunchOrder
 from engines.registry import load_engine
+from errors import ExitCode
+from workflows.export import ExportRequest, Target, build_export, to_yaml
+from workflows.launching import Launcher, LaunchOrder
 
 
 def build_parser(adapter: EngineAdapter) -> argparse.ArgumentParser:
@@ -46,7 +47,12 @@ def run(argv: Sequence[str]) -> int:
     args = build_parser(adapter).parse_args(argv)
     ctx = CliContext.from_args(args)
     order = LaunchOrder(
-        args.model, args.engine, given_options(args), args.name, profile=args.profile
+        args.model,
+        args.engine,
+        given_options(args),
+        args.name,
+        profile=args.profile,
+        given_where="on the command line",
     )
     snapshot = machine_snapshot(args.machine, ctx.locations.models_dir) if args.machine else None
     request = ExportRequest(order, Target(args.to), args.gpus_per_replica, args.replicas, snapshot)
@@ -55,7 +61,10 @@ def run(argv: Sequence[str]) -> int:
     if args.output is None:
         print(text, end="")
     else:
-        args.output.write_text(text)
+        try:
+            args.output.write_text(text)
+        except OSError as error:
+            raise CliUsageError(f"cannot write {args.output}: {error.strerror}") from None
         note(f"wrote {args.output} ({len(documents)} document(s))")
     if args.to == Target.KSERVE:
         note("KServe serves the OpenAI API under /openai/v1 on the InferenceService's URL")

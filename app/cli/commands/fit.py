@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.cli.context import CliContext
-from app.cli.exit_codes import ExitCode
 from app.cli.fitting import (
     add_machine_option,
     breakdown_text,
@@ -19,6 +18,7 @@ from app.cli.fitting import (
     report_dict,
 )
 from app.cli.output import note, print_json
+from errors import ExitCode
 
 KV_CHOICES = ("f16", "q8_0", "q4_0")
 
@@ -36,6 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kv-type", choices=KV_CHOICES, default="f16", help="KV cache type")
     parser.add_argument("--flash-attn", action="store_true", help="count flash attention on")
     parser.add_argument("--n-gpu-layers", type=int, help="evaluate this offload instead")
+    parser.add_argument(
+        "--split-mode",
+        choices=("layer", "row", "tensor", "none"),
+        default="layer",
+        help="how several GPUs share the model (llama.cpp's --split-mode; default layer)",
+    )
+    parser.add_argument(
+        "--tensor-split",
+        type=_shares,
+        metavar="N,N,...",
+        help="share per GPU, e.g. 3,1 (default: in proportion to free memory)",
+    )
+    parser.add_argument(
+        "--main-gpu", type=int, default=0, help="the GPU used with --split-mode none"
+    )
     parser.add_argument(
         "--no-remote", action="store_true", help="never read a remote header; use catalog facts"
     )
@@ -65,16 +80,41 @@ def run(argv: Sequence[str]) -> int:
         type_k=args.kv_type,
         type_v=args.kv_type,
         flash_attn=args.flash_attn,
+        split_mode=args.split_mode,
+        tensor_split=args.tensor_split,
+        main_gpu=args.main_gpu,
     )
     report = fit(subject.shape, options, devices, args.n_gpu_layers)
     summary = _summary(subject, report, devices, options)
     summary["engine"] = _engine(args, catalog, registry, snapshot)
+    if args.machine is None:
+        summary["estimate_record"] = _estimate_record(ctx)
     if args.json:
         print_json(summary)
     else:
         _print(summary, subject.note, devices.notes)
         _ab_hint(args, summary["engine"])
-    return ExitCode.OK
+    return ExitCode.OK if report.verdict.fits else ExitCode.DOES_NOT_FIT
+
+
+def _estimate_record(ctx: CliContext) -> dict[str, Any]:
+    """How far the estimate has been from engines' memory in the bench records here."""
+    from bench.estimate_record import estimate_record
+    from bench.runs import BenchRuns
+
+    record = estimate_record(BenchRuns(ctx.open_store()).recent(limit=500))
+    return {**record.as_dict(), "text": record.text()}
+
+
+def _shares(text: str) -> tuple[float, ...]:
+    """'3,1' -> (3.0, 1.0); a clear usage error otherwise."""
+    try:
+        shares = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if any(s < 0 for s in shares) or not any(shares):
+        raise argparse.ArgumentTypeError("shares must be >= 0 and not all 0")
+    return shares
 
 
 def _ab_hint(args: argparse.Namespace, engine: dict[str, Any]) -> None:
@@ -85,8 +125,8 @@ def _ab_hint(args: argparse.Namespace, engine: dict[str, Any]) -> None:
 
 def _engine(args: argparse.Namespace, catalog: Any, registry: Any, snapshot: Any) -> dict[str, Any]:
     """Which engine to use here (or on --machine, where vLLM's presence is unknown)."""
-    from engines.recommend import recommend_engine
     from engines.vllm import VllmEngine
+    from workflows.recommend import recommend_engine
 
     installed = None if args.machine else VllmEngine().availability().available
     found = recommend_engine(
@@ -121,6 +161,8 @@ def _print(summary: dict[str, Any], subject_note: str | None, device_notes: Sequ
             note(line)
     print(f"{summary['model']}: {summary['verdict']} ({summary['text']['options']})")
     print(f"  estimate ({summary['source']}): {summary['text']['breakdown']}")
+    if "estimate_record" in summary:
+        print(f"  estimate on this machine so far: {summary['estimate_record']['text']}")
     for reason in summary["reasons"]:
         print(f"  {reason}")
     largest = summary["largest_context"]

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli.context import CliContext
-from app.cli.exit_codes import ExitCode
-from app.cli.output import format_table, human_bytes, note, print_json
+from app.cli.output import format_table, note, print_json
+from app.display.numbers import human_bytes
+from errors import ExitCode
 
 if TYPE_CHECKING:
     from hardware import CpuSnapshot, GpuSnapshot, MachineSnapshot
@@ -141,7 +142,7 @@ def gpu_row(gpu: GpuSnapshot) -> dict[str, Any]:
         "name": gpu.name,
         "memory": _used_of(used, gpu.memory_total_bytes)
         if not gpu.unified_memory
-        else f"{human_bytes(gpu.memory_total_bytes)} unified",
+        else _unified(gpu),
         "free": human_bytes(gpu.memory_free_bytes) if gpu.memory_free_bytes is not None else None,
         "util": _percent(gpu.utilization_gpu_percent),
         "temp": None if gpu.temperature_c is None else f"{gpu.temperature_c:.0f} C",
@@ -150,8 +151,17 @@ def gpu_row(gpu: GpuSnapshot) -> dict[str, Any]:
     }
 
 
+def _unified(gpu: GpuSnapshot) -> str:
+    """'32.0 GiB unified, GPU 21.3 GiB': the GPU's share is what a fit may use."""
+    shared = f"{human_bytes(gpu.memory_total_bytes)} unified"
+    if gpu.gpu_budget_bytes is None:
+        return shared
+    return f"{shared}, GPU {human_bytes(gpu.gpu_budget_bytes)}"
+
+
 def _gpu_details(gpu: GpuSnapshot) -> list[str]:
-    details = []
+    details = [f"{gpu.gpu_cores} GPU cores"] if gpu.gpu_cores else []
+    details += [gpu.gpu_budget_basis] if gpu.gpu_budget_basis else []
     if gpu.pcie_generation is not None and gpu.pcie_width is not None:
         details.append(f"PCIe {gpu.pcie_generation} x{gpu.pcie_width}")
     if gpu.compute_capability:

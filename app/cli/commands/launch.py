@@ -8,16 +8,17 @@ import shlex
 from collections.abc import Sequence
 
 from app.cli.context import CliContext, add_server_address
-from app.cli.exit_codes import ExitCode
 from app.cli.options import add_model_options, given_options
 from app.cli.output import note, print_table
 from app.cli.progress import ByteProgress
+from control.client import ControlClient
+from control.requests import absolute_model, profile_only_option
 from engines.base import EngineAdapter
-from engines.control_client import ControlClient
-from engines.errors import EngineError
-from engines.launching import Launcher, LaunchOrder, engine_for
+from engines.errors import EngineError, UnsupportedOptionError
 from engines.registry import load_engine
-from engines.server.runner import (
+from engines.supervisor import LaunchRequest, ManagedEngine
+from errors import ExitCode
+from serving.runner import (
     ReadyHook,
     ServerInfo,
     bind_socket,
@@ -25,7 +26,7 @@ from engines.server.runner import (
     run_event_loop,
     serve,
 )
-from engines.supervisor import LaunchRequest, ManagedEngine
+from workflows.launching import Launcher, LaunchOrder, engine_for
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -53,6 +54,13 @@ def build_parser(adapter: EngineAdapter) -> argparse.ArgumentParser:
         "--profile", help="launch profile (hostbench profiles); default: the one for this machine"
     )
     parser.add_argument(
+        "--idle-ttl",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="sleep after SECONDS idle: unloaded but still listed, woken by its next "
+        "request (default: run until stopped)",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the resolved options and why, then exit without starting anything",
@@ -60,6 +68,16 @@ def build_parser(adapter: EngineAdapter) -> argparse.ArgumentParser:
     add_server_address(parser)
     add_model_options(parser, adapter.Options, f"{adapter.display_name} options")
     return parser
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return seconds
 
 
 def engine_name(argv: Sequence[str]) -> str:
@@ -93,9 +111,10 @@ class ConsoleHook(ReadyHook):
         if self.as_json:
             print(json.dumps({"event": "ready", "url": info.openai_url, **status}), flush=True)
             return
+        limit = status["context_limit"]
+        context = f"context {limit} tokens" if limit else "context set by its command"
         print(
-            f"{engine.name} is ready ({status['runtime']}, pid {status['pid']}, "
-            f"context {status['context_limit']} tokens)\n"
+            f"{engine.name} is ready ({status['runtime']}, pid {status['pid']}, {context})\n"
             f"OpenAI endpoint: {info.openai_url}\n"
             f"Try it:\n  {curl_example(info, engine.name)}\n"
             "Stop with Ctrl-C.",
@@ -108,26 +127,32 @@ class ConsoleHook(ReadyHook):
 
 def _order(args: argparse.Namespace) -> LaunchOrder:
     return LaunchOrder(
-        args.model,
+        absolute_model(args.model),
         args.engine,
         given_options(args),
         args.name,
         tuple(args.alias),
         profile=args.profile,
+        given_where="on the command line",
+        idle_ttl_s=args.idle_ttl,
     )
 
 
 def _dry_run(ctx: CliContext, order: LaunchOrder, as_json: bool) -> int:
     from app.cli.fitting import report_dict, resolution_rows
 
-    plan = Launcher(ctx.settings, ctx.locations, ctx.open_store()).plan(order)
+    launcher = Launcher(ctx.settings, ctx.locations, ctx.open_store())
+    plan = launcher.plan(order)
+    for line in launcher.notes:
+        note(line)
     resolution, report = plan.resolution, plan.resolution.report
     if as_json:
         print(json.dumps({
             "engine": plan.engine,
             "profile": list(resolution.profile.chain),
             "options": resolution.options,
-            "reasons": resolution.reasons,
+            "reasons": resolution.reason_texts(),
+            "origins": {k: r.origin.value for k, r in resolution.reasons.items()},
             "fit": report_dict(report) if report else None,
             "memory": {"bytes": plan.memory.bytes, "basis": plan.memory.basis},
             "refusal": plan.refusal,
@@ -149,21 +174,20 @@ def _dry_run(ctx: CliContext, order: LaunchOrder, as_json: bool) -> int:
 
 
 def _attach(client: ControlClient, order: LaunchOrder, as_json: bool) -> int:
+    option = profile_only_option(order.options)
+    if option is not None:
+        raise UnsupportedOptionError(
+            f"--{option.replace('_', '-')} is not handed to the running server at "
+            f"{client.base_url} (it would let the control API run programs): put it in a "
+            "launch profile and pass --profile NAME, or stop that server to run it here"
+        )
     note(f"a hostbench server already runs at {client.base_url}; asking it to load {order.model}")
-    status = client.launch(
-        {
-            "model": order.model,
-            "engine": order.engine,
-            "options": dict(order.options),
-            "name": order.name,
-            "aliases": list(order.aliases),
-            "profile": order.profile,
-        }
-    )
+    status = client.launch(order.body())
     if as_json:
-        print(json.dumps({"event": "ready", "url": f"{client.base_url}/v1", **status}))
+        ready = {"event": "ready", "url": f"{client.base_url}/v1", **status.model_dump(mode="json")}
+        print(json.dumps(ready))
     else:
-        print(f"{status['name']} is ready on {client.base_url}/v1 (pid {status['pid']})")
+        print(f"{status.name} is ready on {client.base_url}/v1 (pid {status.pid})")
     return ExitCode.OK
 
 
@@ -188,6 +212,8 @@ def run(argv: Sequence[str]) -> int:
         raise
     finally:
         progress.finish()
+    for line in launcher.notes:
+        note(line)
     outcome = run_event_loop(
         serve(ctx.settings, ctx.locations, [request], hook=ConsoleHook(args.json), sock=sock)
     )

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from app.cli.bench_format import usd
 from app.cli.context import CliContext
-from app.cli.exit_codes import ExitCode
 from app.cli.output import note, print_json, print_table
+from app.display.numbers import usd
 from bench.prices import HostedOffers, load_price_table, update_price_table, user_table_path
+from errors import ExitCode
 from profiles import Locations
 
 LITELLM_URL = (

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from app.cli.context import CliContext
-from app.cli.exit_codes import ExitCode
 from app.cli.fitting import add_machine_option, machine_snapshot
 from app.cli.output import note, print_json, print_table
+from errors import ExitCode
 
 if TYPE_CHECKING:
     from hardware import MachineSnapshot
@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _kind(profile: Profile) -> str:
+    if profile.tuned is not None:
+        return "tuned"
     if profile.match is not None:
         return "hardware"
     if profile.engine_name is not None:

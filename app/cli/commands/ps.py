@@ -9,13 +9,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.cli.context import CliContext, add_server_address
-from app.cli.exit_codes import ExitCode
-from app.cli.output import human_bytes, print_json, print_table
-from engines.control_client import ControlClient, ControlError
+from app.cli.output import print_json, print_table
+from app.display.numbers import human_bytes
+from control.api import EngineStatus, PoolStatus
+from control.client import ControlClient, ControlError
+from errors import ExitCode
 
 COLUMNS = (
-    "name", "model", "engine", "runtime", "state", "loaded", "memory", "busy", "idle",
-    "port", "pid", "uptime", "restarts",
+    "name", "model", "engine", "runtime", "state", "loaded", "memory", "measured", "busy",
+    "idle", "port", "pid", "uptime", "restarts",
 )  # fmt: skip
 HISTORY_COLUMNS = ("when", "event", "name", "memory", "reason")
 
@@ -24,42 +26,50 @@ def _ago(moment: float | None) -> str | None:
     return None if moment is None else f"{time.time() - moment:.0f} s"
 
 
-def _row(status: dict[str, Any]) -> dict[str, Any]:
-    ready = status.get("ready_at")
-    uptime = _ago(ready) if ready and status["state"] == "ready" else None
-    busy = f"{status.get('in_flight', 0)}+{status.get('queued', 0)}q"
+def _row(status: EngineStatus) -> dict[str, Any]:
+    ready = status.ready_at
+    uptime = _ago(ready) if ready and status.state == "ready" else None
     return {
-        **status,
+        **status.model_dump(),
         "uptime": uptime,
-        "loaded": "on demand" if status.get("on_demand") else "launched",
-        "memory": human_bytes(status.get("memory_bytes")),
-        "busy": busy,
-        "idle": _ago(status.get("last_used_at")) if status.get("in_flight") == 0 else None,
+        "loaded": "on demand" if status.on_demand else "launched",
+        "memory": human_bytes(status.memory_bytes),
+        "measured": _measured(status),
+        "busy": f"{status.in_flight}+{status.queued}q",
+        "idle": _ago(status.last_used_at) if status.in_flight == 0 else None,
     }
 
 
-def _pool(client: ControlClient) -> dict[str, Any] | None:
+def _measured(status: EngineStatus) -> str | None:
+    """What the engine holds, with the estimate's error: `188.2 MiB (+5.8 %)`."""
+    actual = status.memory_measured_bytes
+    if actual is None:
+        return None
+    error = status.memory_error_percent
+    return human_bytes(actual) + ("" if error is None else f" ({error:+.1f} %)")
+
+
+def _pool(client: ControlClient) -> PoolStatus | None:
     """The pool's state; None from a server that predates it."""
     try:
-        return dict(client.request("GET", "/api/pool"))
+        return client.pool()
     except ControlError as error:
         if error.status == 404:
             return None
         raise
 
 
-def _print_pool(pool: dict[str, Any]) -> None:
-    budget = pool.get("budget_bytes")
-    used = human_bytes(pool["used_bytes"])
-    shown = f"{used} of {human_bytes(budget)}" if budget else used
-    print(f"\nmemory: {shown} ({pool['budget_basis']})")
-    waiting = [o["name"] for o in pool["offered"] if not o["loaded"]]
-    if pool["offered"]:
+def _print_pool(pool: PoolStatus) -> None:
+    used = human_bytes(pool.used_bytes)
+    shown = f"{used} of {human_bytes(pool.budget_bytes)}" if pool.budget_bytes else used
+    print(f"\nmemory: {shown} ({pool.budget_basis})")
+    waiting = [offer.name for offer in pool.offered if not offer.loaded]
+    if pool.offered:
         print(f"offered on demand, not loaded: {', '.join(waiting) or 'none'}")
-    if pool["history"]:
+    if pool.history:
         rows = [
-            {**h, "when": f"{_ago(h['at'])} ago", "memory": human_bytes(h["memory_bytes"])}
-            for h in reversed(pool["history"][-10:])
+            {**h.model_dump(), "when": f"{_ago(h.at)} ago", "memory": human_bytes(h.memory_bytes)}
+            for h in reversed(pool.history[-10:])
         ]
         print()
         print_table(rows, HISTORY_COLUMNS)
@@ -76,10 +86,14 @@ def run(argv: Sequence[str]) -> int:
     add_server_address(parser)
     args = parser.parse_args(argv)
     ctx = CliContext.from_args(args)
-    client = ControlClient(ctx.settings, ctx.locations)
+    client = ctx.server()
+    if args.json and args.pool:
+        pool = _pool(client)
+        print_json(pool.model_dump(mode="json") if pool else None)
+        return ExitCode.OK
     engines = client.engines()
     if args.json:
-        print_json(_pool(client) if args.pool else engines)
+        print_json([engine.model_dump(mode="json") for engine in engines])
         return ExitCode.OK
     print_table([_row(e) for e in engines], COLUMNS)
     pool = _pool(client)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from app.cli.commands.models import model_row
 from app.cli.context import CliContext
-from app.cli.exit_codes import ExitCode
 from app.cli.output import note, print_json, print_table
 from app.cli.progress import ByteProgress
+from app.display.model_rows import model_row
+from errors import ExitCode
 
 COLUMNS = ("id", "quant", "size", "sha256", "origin", "path")
 
@@ -40,6 +40,7 @@ def run(argv: Sequence[str]) -> int:
             ctx.locations.models_dir,
             progress=progress,
             on_retry=lambda why, wait: note(f"{why}; retrying in {wait:.0f} s"),
+            verify=True,
         )
     finally:
         progress.finish()

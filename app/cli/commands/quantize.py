@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from app.cli.commands.models import model_row
 from app.cli.context import CliContext
-from app.cli.exit_codes import ExitCode
-from app.cli.output import human_bytes, note, print_json, print_table
+from app.cli.output import note, print_json, print_table
 from app.cli.progress import ByteProgress, StepProgress
+from app.display.model_rows import model_row
+from app.display.numbers import human_bytes
+from errors import ExitCode
 
 COLUMNS = ("id", "quant", "size", "sha256", "origin", "file")
 

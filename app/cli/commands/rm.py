@@ -9,8 +9,8 @@ import argparse
 from collections.abc import Sequence
 
 from app.cli.context import CliContext
-from app.cli.exit_codes import ExitCode
 from app.cli.output import note, print_json
+from errors import ExitCode
 
 
 def run(argv: Sequence[str]) -> int:

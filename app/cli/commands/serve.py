@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from app.cli.commands.launch import ConsoleHook
 from app.cli.context import CliContext, add_server_address
-from app.cli.exit_codes import ExitCode
 from app.cli.output import note
-from engines.server.runner import ServerInfo, run_event_loop, serve
+from errors import ExitCode
+from serving.runner import ServerInfo, run_event_loop, serve
 
 
 class ServeHook(ConsoleHook):

@@ -6,9 +6,8 @@ import argparse
 from collections.abc import Sequence
 
 from app.cli.context import CliContext, add_server_address
-from app.cli.exit_codes import ExitCode
 from app.cli.output import note
-from engines.control_client import ControlClient
+from errors import ExitCode
 
 
 def run(argv: Sequence[str]) -> int:
@@ -17,6 +16,6 @@ def run(argv: Sequence[str]) -> int:
     add_server_address(parser)
     args = parser.parse_args(argv)
     ctx = CliContext.from_args(args)
-    status = ControlClient(ctx.settings, ctx.locations).stop(args.name)
-    note(f"stopped {status['name']} (exit code {status['last_exit_code']})")
+    status = ctx.server().stop(args.name)
+    note(f"stopped {status.name} (exit code {status.last_exit_code})")
     return ExitCode.OK

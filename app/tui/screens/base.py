@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 from textual.worker import Worker
 
 from app.tui.link import ServerView
 from app.tui.widgets.navbar import NavBar
+
+if TYPE_CHECKING:
+    from app.tui.app import Workbench
 
 
 class WorkbenchScreen(Screen[None]):
@@ -26,6 +29,12 @@ class WorkbenchScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "unfocus", "Leave field", show=False)
     ]
+
+    @property
+    def workbench(self) -> Workbench:
+        """The app this screen belongs to, with the workbench's own attributes typed
+        (Textual types `self.app` as any App). Screens are only ever mounted on it."""
+        return cast("Workbench", self.app)
 
     def compose(self) -> ComposeResult:
         yield NavBar(id="navbar")
@@ -60,7 +69,9 @@ class WorkbenchScreen(Screen[None]):
         """Redraw from a fresh poll (only while this screen is shown)."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.app.report_worker(event)  # type: ignore[attr-defined]
+        self.workbench.report_worker(event)
 
     def action_unfocus(self) -> None:
-        self.set_focus(None)
+        """Leave a text field for the screen's table, so arrow keys move in it at once."""
+        tables = self.query(DataTable)
+        self.set_focus(tables.first() if tables else None)

@@ -1,6 +1,8 @@
 """2 Catalog: every catalog model with its size per quant and a colour verdict for this
 machine; filter as you type; a detail pane with the memory breakdown, where the context
-length can be changed and the estimate follows."""
+length can be changed and the estimate follows. `h` searches the whole Hugging Face Hub for
+the filter's words (`hostbench search`): each GGUF file with its verdict from its remote
+header; `p` pulls the selected one. Typing in the filter returns to the catalog."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Label, Static
 
+from app.display.hub_rows import cached_line, hub_detail, hub_rows
 from app.tui.fitting import (
     VERDICT_CLASS,
     VERDICT_STYLE,
@@ -23,6 +27,7 @@ from app.tui.fitting import (
     catalog_rows,
     filtered,
     fit_detail,
+    hub_search,
     registry_at,
 )
 from app.tui.present import NA, human_bytes
@@ -86,6 +91,7 @@ class CatalogScreen(WorkbenchScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter"),
         Binding("c", "focus_context", "Context"),
+        Binding("h", "search_hub", "Hub search"),
         Binding("p", "pull", "Pull"),
         Binding("l", "launch", "Launch"),
     ]
@@ -93,6 +99,13 @@ class CatalogScreen(WorkbenchScreen):
     @dataclass
     class RowsComputed(Message):
         rows: list[dict[str, Any]]
+
+    @dataclass
+    class HubSearched(Message):
+        """The Hub's answer to the filter's words (maybe from the cache: `note` says)."""
+
+        rows: list[dict[str, Any]]
+        note: str | None
 
     @dataclass
     class DetailComputed(Message):
@@ -107,6 +120,8 @@ class CatalogScreen(WorkbenchScreen):
     """Catalog id shown in the detail pane."""
     n_ctx: reactive[int] = reactive(DEFAULT_CTX, init=False)
     """Context length the detail estimate is for."""
+    hub_rows: reactive[list[dict[str, Any]] | None] = reactive(None, init=False)
+    """The Hub search's rows while the table shows them; None: the catalog."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -136,11 +151,11 @@ class CatalogScreen(WorkbenchScreen):
         self.compute_rows()
 
     def machine(self) -> MachineSnapshot:
-        return self.app.machine_reading()  # type: ignore[attr-defined, no-any-return]
+        return self.workbench.machine_reading()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="catalog")
     def compute_rows(self) -> None:
-        registry = registry_at(self.app.deps.locations.store_path)  # type: ignore[attr-defined]
+        registry = registry_at(self.workbench.deps.locations.store_path)
         rows = catalog_rows(self.catalog, registry, self.machine(), DEFAULT_CTX)
         self.post_message(self.RowsComputed(rows))
 
@@ -152,6 +167,9 @@ class CatalogScreen(WorkbenchScreen):
     def fill_table(self) -> None:
         table = self.query_one("#catalog-table", DataTable)
         table.clear()
+        if self.hub_rows is not None:
+            self._fill_hub(table, self.hub_rows)
+            return
         for row in filtered(self.rows, self.catalog, self.filter_text):
             table.add_row(
                 row["id"],
@@ -162,11 +180,46 @@ class CatalogScreen(WorkbenchScreen):
                 key=row["id"],
             )
         if self.selected is None and table.row_count:
-            self.selected = str(table.coordinate_to_cell_key((0, 0)).row_key.value)
+            self.selected = str(table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value)
+
+    def _fill_hub(self, table: DataTable[Any], rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            fit = f"{row['quant'] or NA}: {row['fit']}" if row["fit"] else None
+            name = f"{row['repo']}/{row['file']}"
+            table.add_row(name, verdict_text(fit), row["size"] or NA, NA, NA, key=name)
+        self.selected = None
+        if table.row_count:
+            self.selected = str(table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value)
 
     @on(Input.Changed, "#filter")
     def _filter(self, event: Input.Changed) -> None:
+        self.hub_rows = None
         self.filter_text = event.value
+
+    def watch_hub_rows(self) -> None:
+        self.fill_table()
+
+    def action_search_hub(self) -> None:
+        if not self.filter_text.strip():
+            self.notify("type words to search for in the filter (/) first", severity="warning")
+            return
+        self.notify(f"searching the Hub for {self.filter_text.strip()!r}…")
+        self.search_hub(self.filter_text.strip(), self.n_ctx)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="hub-search")
+    def search_hub(self, query: str, n_ctx: int) -> None:
+        """`hostbench search QUERY`: the listing and each file's remote header."""
+        locations = self.workbench.deps.locations
+        found = hub_search(query, locations.hub_search_dir, self.machine(), n_ctx)
+        self.post_message(self.HubSearched(hub_rows(found), cached_line(found)))
+
+    @on(HubSearched)
+    def _hub_searched(self, message: HubSearched) -> None:
+        if message.note:
+            self.notify(message.note, severity="warning")
+        if not message.rows:
+            self.notify("no GGUF files on the Hub match", severity="warning")
+        self.hub_rows = message.rows
 
     def watch_filter_text(self) -> None:
         self.fill_table()
@@ -181,19 +234,28 @@ class CatalogScreen(WorkbenchScreen):
         self.selected = event.row_key.value
 
     def watch_selected(self) -> None:
+        hub = self._hub_row()
+        if hub is not None:
+            self.query_one("#detail", Static).update(Text(hub_detail(hub)))
+            self.query_one("#verdict", Label).update(hub["fit"] or NA)
+            return
         self.estimate()
+
+    def _hub_row(self) -> dict[str, Any] | None:
+        rows = self.hub_rows or []
+        return next((r for r in rows if f"{r['repo']}/{r['file']}" == self.selected), None)
 
     def watch_n_ctx(self) -> None:
         self.estimate()
 
     def estimate(self) -> None:
-        if self.selected is not None:
+        if self.selected is not None and self.hub_rows is None:
             self.compute_detail(self.selected, self.n_ctx)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="fit")
     def compute_detail(self, model: str, n_ctx: int) -> None:
         """`hostbench fit MODEL --ctx N`, off the UI thread (it may read a GGUF header)."""
-        registry = registry_at(self.app.deps.locations.store_path)  # type: ignore[attr-defined]
+        registry = registry_at(self.workbench.deps.locations.store_path)
         detail = fit_detail(model, self.catalog, registry, self.machine(), n_ctx)
         self.post_message(self.DetailComputed(detail))
 
@@ -215,6 +277,9 @@ class CatalogScreen(WorkbenchScreen):
         self.query_one("#ctx").focus()
 
     def _chosen(self) -> str | None:
+        hub = self._hub_row()
+        if hub is not None:
+            return hub["reference"]
         row = next((r for r in self.rows if r["id"] == self.selected), None)
         if row is None:
             return None
@@ -224,12 +289,10 @@ class CatalogScreen(WorkbenchScreen):
         """Pull the selected model at its best quant for this machine (Models screen)."""
         model = self._chosen()
         if model:
-            await self.app.switch_mode("models")
-            self.app.screen.start_pull(model)  # type: ignore[attr-defined]
+            await self.workbench.open_pull(model)
 
     async def action_launch(self) -> None:
-        """Open the launch form on the Engines screen with this model filled in."""
+        """Launch the selected model at its best quant for this machine (Engines screen)."""
         model = self._chosen()
         if model:
-            await self.app.switch_mode("engines")
-            self.app.screen.prefill(model)  # type: ignore[attr-defined]
+            await self.workbench.open_launch(model)

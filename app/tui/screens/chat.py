@@ -151,7 +151,7 @@ class ChatScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat")
     def ask(self, params: ChatParams, history: list[ChatTurn]) -> None:
         """Stream one answer from the endpoint any OpenAI client would use."""
-        url = self.app.client.base_url + "/v1"  # type: ignore[attr-defined]
+        url = self.workbench.client.base_url + "/v1"
         answer = stream_answer(
             url,
             params.body(history),

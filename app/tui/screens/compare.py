@@ -1,6 +1,8 @@
-"""6 Compare: cost and speed here against hosted APIs (`hostbench compare`) as a table and a
-bar chart of $ per 1M output tokens; `b` runs a quick bench of the served model with a
-progress bar (`hostbench bench`), cancellable, and the comparison reloads when it ends."""
+"""6 Compare: cost and speed here against hosted APIs (`hostbench compare`) as a table, a
+bar chart of $ per 1M output tokens and the sweep's throughput-latency curve; before any
+bench, the hosted offers and what an hour here costs. `b` runs a quick bench of the served
+model with a progress bar (`hostbench bench`), cancellable, and the comparison reloads when
+it ends."""
 
 from __future__ import annotations
 
@@ -21,25 +23,29 @@ from app.tui.comparing import (
     COLUMNS,
     QUICK_DESCRIPTION,
     CompareData,
+    before_lines,
     bench_step,
     cost_bars,
+    curve_lines,
     detail_lines,
     load_comparisons,
     quick_bench,
     table_rows,
     title_line,
 )
-from app.tui.link import EngineInfo, ServerView
+from app.tui.link import ServerView
 from app.tui.screens.base import WorkbenchScreen
 from app.tui.widgets.cost_bars import CostBars
 from app.tui.widgets.job import JobPanel
-from bench import Store
 from bench.errors import BenchCancelled
 from bench.session import SweepProgress
-from engines.bench_context import find_engine
+from control.api import EngineStatus
+from storage import Store
+from workflows.bench_context import find_engine
+from workflows.curves import BeforeBench, before_bench
 
 
-def served_engine(view: ServerView | None) -> EngineInfo | None:
+def served_engine(view: ServerView | None) -> EngineStatus | None:
     """The engine a quick bench measures: the first one that answers."""
     return next((e for e in view.engines if e.state == "ready"), None) if view else None
 
@@ -67,9 +73,11 @@ class CompareScreen(WorkbenchScreen):
 
     @dataclass
     class ComparisonLoaded(Message):
-        """The newest stored sweep next to hosted prices; None: no stored run."""
+        """The newest stored sweep next to hosted prices; None: no stored run, and then
+        `before` holds the hosted offers and this machine's hour."""
 
         data: CompareData | None
+        before: BeforeBench | None = None
 
     @dataclass
     class BenchProgressed(Message):
@@ -99,12 +107,16 @@ class CompareScreen(WorkbenchScreen):
         self._cancel_bench = threading.Event()
 
     def compose_body(self) -> ComposeResult:
-        yield Static(empty_text(None), id="compare-empty", classes="empty")
+        with VerticalScroll(id="compare-empty"):
+            yield Static(empty_text(None), id="compare-hint", classes="empty")
+            yield Static("", id="compare-offers", markup=False)
         with VerticalScroll(id="compare-body"):
             yield Label("", id="compare-title", classes="pane-title", markup=False)
             yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
             yield Label("$ per 1M output tokens", id="chart-title", classes="pane-title")
             yield CostBars(id="compare-bars")
+            yield Label("Throughput against latency", id="curve-title", classes="pane-title")
+            yield Static("", id="compare-curve", markup=False)
             yield Static("", id="compare-details", markup=False)
         yield JobPanel(id="bench-job")
 
@@ -125,7 +137,7 @@ class CompareScreen(WorkbenchScreen):
         self.served = engine.name if engine else None
 
     def watch_served(self, served: str | None) -> None:
-        self.query_one("#compare-empty", Static).update(empty_text(served))
+        self.query_one("#compare-hint", Static).update(empty_text(served))
         if self.data is None or self.data.model != served:
             self.load()
 
@@ -140,17 +152,17 @@ class CompareScreen(WorkbenchScreen):
         app: Any = self.app
         locations = app.deps.locations
         locations.store_path.parent.mkdir(parents=True, exist_ok=True)
-        data = load_comparisons(
-            app.deps.settings,
-            locations,
-            Store(locations.store_path),
-            preferred,
-            snapshot=app.machine_reading(),
-        )
-        self.post_message(self.ComparisonLoaded(data))
+        snapshot = app.machine_reading()
+        store = Store(locations.store_path)
+        data = load_comparisons(app.deps.settings, locations, store, preferred, snapshot)
+        before = None if data else before_bench(app.deps.settings, locations, snapshot)
+        self.post_message(self.ComparisonLoaded(data, before))
 
     @on(ComparisonLoaded)
     def _loaded(self, message: ComparisonLoaded) -> None:
+        if message.before is not None:
+            offers = "\n".join(before_lines(message.before))
+            self.query_one("#compare-offers", Static).update(offers)
         self.data = message.data
 
     def watch_data(self, data: CompareData | None) -> None:
@@ -165,6 +177,9 @@ class CompareScreen(WorkbenchScreen):
             style = "green" if row.here else ""
             table.add_row(*(Text(cell, style=style) for cell in row.cells), key=row.key)
         self.query_one(CostBars).bars = tuple(cost_bars(data))
+        curve = curve_lines(data)
+        self.query_one("#curve-title").display = bool(curve)
+        self.query_one("#compare-curve", Static).update("\n".join(curve))
         self.query_one("#compare-details", Static).update("\n".join(detail_lines(data)))
 
     def action_reload(self) -> None:

@@ -18,8 +18,8 @@ from app.tui.link import ServerView
 from app.tui.present import NA, cost_line, gib, human_bytes, ms, percent, rate, watts
 from app.tui.screens.base import WorkbenchScreen
 from app.tui.widgets.meter import Meter
-from engines.benchmarking import LiveCost, effective_cost, live_cost
 from profiles import CostDefaults
+from workflows.benchmarking import LiveCost, effective_cost, live_cost
 
 WINDOW_S = 60.0
 BUCKETS, BUCKET_S = 30, 10.0
@@ -38,10 +38,10 @@ class ModelCard(Vertical):
         self.border_title = model
 
     def compose(self) -> ComposeResult:
-        yield Meter("TTFT", id="ttft")
-        yield Meter("TPOT", id="tpot")
-        yield Meter("tok/s", id="tps")
-        yield Meter("errors", 100.0, id="errors")
+        yield Meter("TTFT", id="ttft", fill=True)
+        yield Meter("TPOT", id="tpot", fill=True)
+        yield Meter("tok/s", id="tps", fill=True)
+        yield Meter("errors", 100.0, id="errors", fill=True)
         yield Meter("memory", id="rss")
 
     def watch_view(self, view: ServerView | None) -> None:

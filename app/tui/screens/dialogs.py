@@ -65,7 +65,8 @@ class QuitScreen(ModalScreen[str]):
         with Vertical(classes="dialog-box"):
             yield Label("Keep the running models?", classes="dialog-title")
             yield Static(
-                f"Running: {names}.\nKeep: {after} after you quit.", classes="dialog-detail"
+                f"Running: {names}.\nKeep: {after} after you quit (`hostbench shutdown` stops it).",
+                classes="dialog-detail",
             )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Keep running (k)", id="keep", variant="primary")

@@ -26,34 +26,42 @@ from app.tui.fitting import (
     recommendation_note,
     registry_at,
 )
-from app.tui.forms import field_specs, validate
-from app.tui.link import EngineInfo, Poller, ServerView
+from app.tui.forms import field_specs, seconds, validate
+from app.tui.link import Poller, ServerView
 from app.tui.messages import EngineLaunched, EngineStopped
-from app.tui.present import NA, duration, human_bytes
+from app.tui.present import NA, duration
 from app.tui.screens.base import WorkbenchScreen
 from app.tui.screens.dialogs import ConfirmScreen
+from app.tui.widgets.changing_text import ChangingText
 from app.tui.widgets.launch_form import LaunchForm
-from engines.launching import DEFAULT_ENGINE
+from control.api import EngineStatus, LaunchBody
 from engines.registry import load_engine
+from workflows.launching import DEFAULT_ENGINE
 
 if TYPE_CHECKING:
-    from engines.recommend import Recommendation
     from profiles.resolver import Resolution
+    from workflows.recommend import Recommendation
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 COLUMNS = ("name", "state", "pid", "port", "memory", "uptime", "restarts", "runtime", "model")
-STATE_STYLE = {"ready": "green", "starting": "yellow", "crashed": "bold red", "stopping": "dim"}
+STATE_STYLE = {
+    "ready": "green",
+    "starting": "yellow",
+    "crashed": "bold red",
+    "stopping": "dim",
+    "sleeping": "blue",
+}
 ERROR_WORDS = ("error", "failed", "fatal", "abort", "exception", "killed", "out of memory")
 
 
-def state_text(engine: EngineInfo) -> Text:
+def state_text(engine: EngineStatus) -> Text:
     label = engine.state
     if engine.crashed and engine.last_exit_code is not None:
         label = f"crashed ({engine.last_exit_code})"
     return Text(label, style=STATE_STYLE.get(engine.state, ""))
 
 
-def crash_summary(engine: EngineInfo, now: float) -> str:
+def crash_summary(engine: EngineStatus, now: float) -> str:
     retry = ""
     if engine.retry_at is not None:
         retry = f"; restarting in {max(0, engine.retry_at - now):.0f} s"
@@ -117,7 +125,7 @@ class EnginesScreen(WorkbenchScreen):
             id="engines-empty",
             classes="empty",
         )
-        yield Static("", id="crash", classes="crash", markup=False)
+        yield ChangingText("", id="crash", classes="crash", markup=False)
         with Horizontal(id="engines-body"):
             with Vertical(id="engines-left"):
                 yield Label("log", id="log-title", classes="pane-title")
@@ -129,7 +137,7 @@ class EnginesScreen(WorkbenchScreen):
                     field_specs(self.adapter.Options),
                     DEFAULT_MODEL,
                     self._suggestions(),
-                    profile_names(self.app.deps.locations),  # type: ignore[attr-defined]
+                    profile_names(self.workbench.deps.locations),
                     id="launch-form",
                 )
 
@@ -153,16 +161,16 @@ class EnginesScreen(WorkbenchScreen):
 
     def show_view(self, view: ServerView) -> None:
         table = self.query_one("#engines-table", DataTable)
-        now = self.app.clock()  # type: ignore[attr-defined]
+        now = self.workbench.clock()
         machine = view.machine
         keys = [e.name for e in view.engines]
         for row_key in [k for k in table.rows if k.value not in keys]:
             table.remove_row(row_key)
         for engine in view.engines:
             process = readings.process(machine, engine.name) if machine else None
-            memory = human_bytes(process.rss_bytes) if process else NA
-            if process and process.gpu_memory_bytes:
-                memory += f" + {human_bytes(process.gpu_memory_bytes)} GPU"
+            memory = readings.memory_caption(
+                process, engine.memory_bytes, engine.memory_error_percent
+            )
             cells = (
                 engine.name,
                 state_text(engine),
@@ -184,17 +192,15 @@ class EnginesScreen(WorkbenchScreen):
             self.selected = keys[0] if keys else None
         self._show_crash(view.engine(self.selected) if self.selected else None, now)
 
-    def _show_crash(self, engine: EngineInfo | None, now: float) -> None:
-        crash = self.query_one("#crash", Static)
+    def _show_crash(self, engine: EngineStatus | None, now: float) -> None:
+        crash = self.query_one("#crash", ChangingText)
         crashed = engine is not None and (engine.crashed or bool(engine.last_error))
         crash.set_class(crashed, "-shown")
         if engine is None or not crashed:
             return
         lines = explaining_lines(getattr(self, "_last_lines", []))
         text = crash_summary(engine, now) + "".join(f"\n  {line}" for line in lines)
-        if text != getattr(crash, "_shown", None):
-            crash._shown = text  # type: ignore[attr-defined]
-            crash.update(text)
+        crash.show(text)
 
     @on(DataTable.RowHighlighted, "#engines-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -210,8 +216,8 @@ class EnginesScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="engine-log")
     def follow_log(self) -> None:
         """Read the selected engine's log tail once a second while this screen shows."""
-        poller = Poller(self.app.client, self.app.clock)  # type: ignore[attr-defined]
-        live = self.app.deps.live  # type: ignore[attr-defined]
+        poller = Poller(self.workbench.client, self.workbench.clock)
+        live = self.workbench.deps.live
         while not self._stop_tail.wait(1.0 if live else 0.05):
             name = self.selected
             if name is None or not self.is_current:
@@ -240,20 +246,22 @@ class EnginesScreen(WorkbenchScreen):
         log.write_lines(new)
         log.scroll_end(animate=False)
         self._last_lines = message.lines
-        view = self.app.view  # type: ignore[attr-defined]
+        view = self.workbench.view
         if view is not None:
-            self._show_crash(view.engine(message.name), self.app.clock())  # type: ignore[attr-defined]
+            self._show_crash(view.engine(message.name), self.workbench.clock())
 
     # -- actions -------------------------------------------------------------------------
 
     def action_launch(self) -> None:
         self.query_one(LaunchForm).submit()
 
-    def prefill(self, model: str) -> None:
-        """Put `model` in the launch form (from the Catalog screen's launch action)."""
-        field = self.query_one("#field-model", Input)
-        field.value = model
-        field.focus()
+    def launch_model(self, model: str) -> None:
+        """Launch `model` through the form (the Catalog screen's `l`): the form shows what
+        was launched and with which values, and the focus stays out of its text fields,
+        so the next key is a command again, never typed into the model name."""
+        self.query_one("#field-model", Input).value = model
+        self.query_one("#engines-table").focus()
+        self.query_one(LaunchForm).submit()
 
     def action_focus_form(self) -> None:
         self.query_one("#field-model").focus()
@@ -270,6 +278,7 @@ class EnginesScreen(WorkbenchScreen):
         """The launch plan `hostbench launch MODEL --dry-run` prints, and the engine
         `hostbench fit MODEL` recommends, for the form."""
         from catalog import CatalogError, load_catalog
+        from engines.errors import EngineError
         from profiles.library import ProfileError
 
         app: Any = self.app
@@ -278,20 +287,11 @@ class EnginesScreen(WorkbenchScreen):
         snapshot = app.machine_reading()
         advice = engine_recommendation(model, catalog, registry, snapshot)
         try:
-            resolution = plan_launch(
-                model,
-                profile,
-                {},
-                self.adapter.parse_options({}).model_dump(),
-                catalog=catalog,
-                registry=registry,
-                snapshot=snapshot,
-                locations=app.deps.locations,
-            )
-        except (CatalogError, ProfileError, OSError) as error:
+            planned = plan_launch(model, profile, snapshot, app.deps.settings, app.deps.locations)
+        except (CatalogError, EngineError, ProfileError, OSError) as error:
             self.post_message(self.PlanResolved(model, None, str(error), advice))
             return
-        self.post_message(self.PlanResolved(model, resolution, None, advice))
+        self.post_message(self.PlanResolved(model, planned.resolution, None, advice))
 
     @on(PlanResolved)
     def _plan_resolved(self, message: PlanResolved) -> None:
@@ -313,7 +313,7 @@ class EnginesScreen(WorkbenchScreen):
             note += f"\n[red]✗ {resolution.refusal}[/red]"
         for extra in resolution.notes:
             note += f"\n[dim]{extra}[/dim]"
-        form.show_defaults(resolution.options, resolution.reasons, note + advice)
+        form.show_defaults(resolution.options, resolution.reason_texts(), note + advice)
 
     @on(LaunchForm.Submitted)
     def _submitted(self, message: LaunchForm.Submitted) -> None:
@@ -325,29 +325,33 @@ class EnginesScreen(WorkbenchScreen):
         if not message.model:
             self.notify("Which model? Type a catalog id, local id or .gguf path", severity="error")
             return
-        body: dict[str, object] = {
-            "model": message.model,
-            "engine": DEFAULT_ENGINE,
-            "options": message.options,
-        }
-        if message.name:
-            body["name"] = message.name
-        if message.profile:
-            body["profile"] = message.profile
+        try:
+            idle_ttl_s = seconds(message.idle_ttl)
+        except ValueError as error:
+            self.notify(f"idle TTL: {error}", severity="error")
+            return
+        body = LaunchBody(
+            model=message.model,
+            engine=DEFAULT_ENGINE,
+            options=dict(message.options),
+            name=message.name or None,
+            profile=message.profile or None,
+            idle_ttl_s=idle_ttl_s,
+        )
         self.launch(body)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="launch")
-    def launch(self, body: dict[str, object], stop_first: str | None = None) -> None:
-        """POST /api/engines (what `hostbench launch` does against a running server)."""
+    def launch(self, body: LaunchBody | str) -> None:
+        """POST /api/engines (what `hostbench launch` does against a running server), or
+        given an engine's name, POST /api/engines/NAME/restart: the server relaunches with
+        the options it holds, so a secret option survives without ever being displayed."""
         self.app.call_from_thread(setattr, self, "launching", True)
         try:
-            client = self.app.client  # type: ignore[attr-defined]
-            if stop_first is not None:
-                client.stop(stop_first)
-            status = client.launch(dict(body))
+            client = self.workbench.client
+            status = client.restart(body) if isinstance(body, str) else client.launch(body)
         finally:
             self.app.call_from_thread(setattr, self, "launching", False)
-        self.post_message(EngineLaunched(EngineInfo.from_status(status)))
+        self.post_message(EngineLaunched(status))
 
     def watch_launching(self, launching: bool) -> None:
         state = self.query_one("#launch-state", Static)
@@ -359,8 +363,8 @@ class EnginesScreen(WorkbenchScreen):
         state.set_class(launching, "-busy")
         self.query_one("#launch").disabled = launching
 
-    def _selected_engine(self) -> EngineInfo | None:
-        view = self.app.view  # type: ignore[attr-defined]
+    def _selected_engine(self) -> EngineStatus | None:
+        view = self.workbench.view
         return view.engine(self.selected) if view and self.selected else None
 
     def action_stop(self) -> None:
@@ -380,7 +384,7 @@ class EnginesScreen(WorkbenchScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="stop")
     def stop_engine(self, name: str) -> None:
-        self.app.client.stop(name)  # type: ignore[attr-defined]
+        self.workbench.client.stop(name)
         self.post_message(EngineStopped(name))
 
     def action_restart(self) -> None:
@@ -388,4 +392,4 @@ class EnginesScreen(WorkbenchScreen):
         if engine is None:
             self.notify("No engine selected", severity="warning")
             return
-        self.launch(engine.launch_body(), stop_first=engine.name)
+        self.launch(engine.name)

@@ -8,11 +8,12 @@ configuration, not a failure.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
@@ -20,6 +21,7 @@ from app.tui import readings
 from app.tui.link import ServerView
 from app.tui.present import NA, gib, human_bytes, percent, watts
 from app.tui.screens.base import WorkbenchScreen
+from app.tui.widgets.changing_text import ChangingText
 from app.tui.widgets.meter import Meter
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ SHOWN = 160
 class Card(Vertical):
     """A bordered group of meters that redraws from the screen's `history`."""
 
-    history: reactive[History] = reactive((), init=False, always_update=True)
+    history: var[History] = var((), init=False, always_update=True)
     """The server's readings, oldest first (bound from MachineScreen.history). Always
     updated: comparing two windows of snapshots costs more than drawing them."""
     _composed = False
@@ -58,13 +60,6 @@ class Card(Vertical):
         if subtitle is not None and subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
 
-    def text(self, selector: str, text: str) -> None:
-        """Update a Static only when its text changes (an update lays the screen out)."""
-        widget = self.query_one(selector, Static)
-        if getattr(widget, "_shown", None) != text:
-            widget._shown = text  # type: ignore[attr-defined]
-            widget.update(text)
-
 
 class GpuCard(Card):
     def __init__(self, index: int, name: str) -> None:
@@ -87,7 +82,8 @@ class GpuCard(Card):
             pick(history, self.index, lambda x: x.utilization_gpu_percent),
             percent(g.utilization_gpu_percent),
         )
-        used, total = g.memory_used_bytes, g.memory_total_bytes
+        # A unified-memory GPU's meter is its share (Metal's budget), not all of the RAM.
+        used, total = g.memory_used_bytes, g.gpu_budget_bytes or g.memory_total_bytes
         self.query_one("#memory", Meter).show(
             pick(history, self.index, readings.gpu_memory_used),
             f"{gib(used)} / {gib(total)}",
@@ -120,13 +116,12 @@ class NoGpuCard(Card):
         self.border_title = "Inference on the CPU"
 
     def compose(self) -> ComposeResult:
-        yield Static(id="no-gpu-text")
+        yield ChangingText(id="no-gpu-text")
 
     def draw(self, history: History, now: MachineSnapshot) -> None:
         cpu = now.cpu
         simd = ", ".join(f for f in ("AVX2", "AVX512", "AMX", "NEON") if getattr(cpu, f.lower()))
-        self.text(
-            "#no-gpu-text",
+        self.query_one("#no-gpu-text", ChangingText).show(
             f"No GPU here: models run on the {cpu.physical_cores or NA} CPU cores"
             f"{f' ({simd})' if simd else ''} and load into RAM "
             f"({human_bytes(now.memory.ram_available_bytes)} available). "
@@ -178,9 +173,7 @@ class MemoryCard(Card):
         disk = now.disk
         if disk is not None:
             self.query_one("#disk", Meter).show(
-                readings.series(
-                    history, lambda s: s.disk and s.disk.total_bytes - s.disk.free_bytes
-                ),
+                readings.series(history, _disk_used),
                 f"{gib(disk.free_bytes)} free",
                 float(disk.total_bytes),
             )
@@ -215,7 +208,7 @@ class ProcessesCard(Card):
                 float(now.memory.ram_total_bytes),
             )
             cpu.show(
-                readings.series(history, lambda s, n=process.name: _cpu(s, n)),
+                readings.series(history, partial(_cpu, name=process.name)),
                 f"{percent(process.cpu_percent)} of a core (pid {process.pid})",
             )
 
@@ -232,6 +225,11 @@ class ProcessesCard(Card):
             self.draw(self.history, self.history[-1])
 
 
+def _disk_used(snapshot: MachineSnapshot) -> float | None:
+    disk = snapshot.disk
+    return float(disk.total_bytes - disk.free_bytes) if disk else None
+
+
 def _cpu(snapshot: MachineSnapshot, name: str) -> float | None:
     found = readings.process(snapshot, name)
     return found.cpu_percent if found else None
@@ -240,7 +238,7 @@ def _cpu(snapshot: MachineSnapshot, name: str) -> float | None:
 class MachineScreen(WorkbenchScreen):
     MODE = "machine"
 
-    history: reactive[History] = reactive((), init=False, always_update=True)
+    history: var[History] = var((), init=False, always_update=True)
     """Readings from the server's sampler, oldest first (as many as the widest sparkline
     shows)."""
     gpu_names: reactive[tuple[str, ...]] = reactive((), init=False)

@@ -13,11 +13,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
 
-from app.cli.commands.models import cached_row, model_row
+from app.display.model_rows import cached_row, model_row
 from app.tui.fitting import registry_at
 from app.tui.jobs import JobClock
 from app.tui.screens.base import WorkbenchScreen
@@ -25,6 +26,8 @@ from app.tui.screens.dialogs import ConfirmScreen
 from app.tui.widgets.job import JobPanel
 from catalog import CancelledError, load_catalog, resolve_model
 
+REQUANTIZE_LABEL = "allow requantizing a quantized file"
+REQUANTIZE_CONSENT = f"tick “{REQUANTIZE_LABEL}” in the quantize dialog (z)"
 COLUMNS = ("id", "catalog", "quant", "size", "sha256", "origin", "file")
 
 
@@ -81,7 +84,7 @@ class QuantizeDialog(ModalScreen[tuple[str, bool] | None]):
         with Vertical(classes="dialog-box"):
             yield Label(f"Quantize {self.source}", classes="dialog-title")
             yield Select(options, value="Q8_0", allow_blank=False, id="target")
-            yield Checkbox("allow requantizing a quantized file", id="requantize", compact=True)
+            yield Checkbox(REQUANTIZE_LABEL, id="requantize", compact=True)
             yield Static(
                 f"The source is {self.source_quant or 'of unknown type'}: requantizing an "
                 "already quantized file keeps its loss and adds the new one.",
@@ -189,7 +192,7 @@ class ModelsScreen(WorkbenchScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="models")
     def refresh_models(self) -> None:
-        rows = list_models(self.app.deps.locations.store_path)  # type: ignore[attr-defined]
+        rows = list_models(self.workbench.deps.locations.store_path)
         self.post_message(self.ModelsListed(rows))
 
     @on(ModelsListed)
@@ -204,7 +207,7 @@ class ModelsScreen(WorkbenchScreen):
         table = self.query_one("#models-table", DataTable)
         if not table.row_count:
             return None
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         return next((r for r in self.rows if r["path"] == key), None)
 
     def action_refresh(self) -> None:
@@ -213,16 +216,15 @@ class ModelsScreen(WorkbenchScreen):
     @on(DataTable.RowHighlighted, "#models-table")
     def _highlighted(self) -> None:
         row = self._selected_row()
-        data_dir = self.app.deps.locations.data_dir  # type: ignore[attr-defined]
+        data_dir = self.workbench.deps.locations.data_dir
         self.query_one("#model-detail", Static).update(model_detail(row, data_dir) if row else "")
 
     async def action_launch(self) -> None:
-        """Open the launch form with this model (a file in the HF cache goes by path)."""
+        """Launch this model through the form (a file in the HF cache goes by path)."""
         row = self._selected_row()
         if row is None:
             return
-        await self.app.switch_mode("engines")
-        self.app.screen.prefill(row["id"] if row.get("registered") else row["path"])  # type: ignore[attr-defined]
+        await self.workbench.open_launch(row["id"] if row.get("registered") else row["path"])
 
     # -- pull ----------------------------------------------------------------------------
 
@@ -248,7 +250,7 @@ class ModelsScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="pulls")
     def pull(self, model: str) -> None:
         """`hostbench pull MODEL`: resolve_model with progress and a cancel event."""
-        locations = self.app.deps.locations  # type: ignore[attr-defined]
+        locations = self.workbench.deps.locations
         try:
             local = resolve_model(
                 model,
@@ -305,9 +307,9 @@ class ModelsScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="quantize")
     def quantize(self, source: str, target: str, allow_requantize: bool) -> None:
         """`hostbench quantize SOURCE --to TARGET`, per-tensor progress, cancellable."""
-        from catalog.quantize import QuantizeRequest, quantize
+        from catalog.quantize import QuantizeRequest, RequantizeRefusedError, quantize
 
-        locations = self.app.deps.locations  # type: ignore[attr-defined]
+        locations = self.workbench.deps.locations
         registry = registry_at(locations.store_path)
         model = registry.get(source)
         if model is None:
@@ -326,6 +328,9 @@ class ModelsScreen(WorkbenchScreen):
         except CancelledError:
             self.post_message(self.JobEnded("quantize", "quantize cancelled", ok=False))
             return
+        except RequantizeRefusedError as refused:
+            self.post_message(self.JobEnded("quantize", "", ok=False))
+            raise RequantizeRefusedError(refused.warning, REQUANTIZE_CONSENT) from None
         except BaseException:
             self.post_message(self.JobEnded("quantize", "", ok=False))
             raise
@@ -381,7 +386,7 @@ class ModelsScreen(WorkbenchScreen):
         """`hostbench rm MODEL`."""
         from catalog.remove import remove_model
 
-        locations = self.app.deps.locations  # type: ignore[attr-defined]
+        locations = self.workbench.deps.locations
         removal = remove_model(model_id, registry_at(locations.store_path), locations.models_dir)
         kept = f"; file kept: {removal.kept_because}" if removal.kept_because else ""
         self.post_message(self.JobEnded("delete", f"{model_id} removed{kept}", ok=True))

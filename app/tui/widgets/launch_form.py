@@ -25,13 +25,15 @@ class LaunchForm(Widget):
 
     @dataclass
     class Submitted(Message):
-        """The user asked to launch: the model text, a served name, the changed options."""
+        """The user asked to launch: the model text, a served name, the changed options,
+        and the idle TTL as typed (checked by the screen: app/tui/forms.py's `seconds`)."""
 
         form: LaunchForm
         model: str
         name: str | None
         options: dict[str, Any]
         profile: str | None
+        idle_ttl: str = ""
 
         @property
         def control(self) -> LaunchForm:
@@ -80,6 +82,20 @@ class LaunchForm(Widget):
             with Horizontal(classes="field-head"):
                 yield Label("served name", classes="field-label")
                 yield Input(placeholder="(default: the model)", id="field-name", compact=True)
+            with Horizontal(classes="field-head"):
+                yield Label("idle TTL (s)", classes="field-label")
+                yield Input(
+                    placeholder="(none: runs until stopped)",
+                    type="number",
+                    id="field-idle-ttl",
+                    compact=True,
+                )
+            yield Static(
+                "Sleep after this many seconds idle: the engine stops, the model stays listed "
+                "and its next request wakes it (hostbench launch --idle-ttl).",
+                id="why-idle-ttl",
+                classes="field-why",
+            )
             with Horizontal(classes="field-head"):
                 yield Label("profile", classes="field-label")
                 choices = [("auto (matches this machine)", "auto")] + [
@@ -174,4 +190,5 @@ class LaunchForm(Widget):
         model, profile = self.target()
         name = self.query_one("#field-name", Input).value.strip() or None
         options = changed(self.raw_values(), self.baseline)
-        self.post_message(self.Submitted(self, model, name, options, profile))
+        idle_ttl = self.query_one("#field-idle-ttl", Input).value
+        self.post_message(self.Submitted(self, model, name, options, profile, idle_ttl))

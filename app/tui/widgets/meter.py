@@ -41,18 +41,22 @@ class Meter(Widget):
         label: str,
         ceiling: float | None = None,
         *,
+        fill: bool = False,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.label = label
+        self.fill = fill
+        """The values are a fixed time span drawn across the whole sparkline (the
+        Dashboard's five minutes), not a history scrolling in from the right."""
         self.set_reactive(Meter.ceiling, ceiling)
 
     def render(self) -> RenderResult:
         width, height = self.content_size.width, max(1, self.content_size.height)
         spark_width = max(0, width - LABEL_WIDTH - READING_WIDTH - 1)
         ceiling = self.ceiling if self.ceiling is not None else max(self.values, default=0.0)
-        rows = columns(self.values, spark_width, height, ceiling)
+        rows = columns(self.values, spark_width, height, ceiling, fill=self.fill)
         label_style = self.get_visual_style("meter--label")
         spark_style = self.get_visual_style("meter--spark")
         lines = []

@@ -23,12 +23,27 @@ def resample(values: Sequence[float], width: int) -> list[float]:
     return [0.0] * (width - len(tail)) + tail
 
 
-def columns(values: Sequence[float], width: int, height: int, ceiling: float) -> list[str]:
-    """Rows of block characters, top row first."""
+def fit_width(values: Sequence[float], width: int) -> list[float]:
+    """A fixed time span drawn over all `width` columns: each value widened to its share of
+    the columns, or (more values than columns) each column the largest of its values."""
+    count = len(values)
+    if width <= 0 or count == 0:
+        return [0.0] * max(width, 0)
+    if count <= width:
+        return [values[column * count // width] for column in range(width)]
+    bounds = [column * count // width for column in range(width + 1)]
+    return [max(values[bounds[c] : max(bounds[c + 1], bounds[c] + 1)]) for c in range(width)]
+
+
+def columns(
+    values: Sequence[float], width: int, height: int, ceiling: float, *, fill: bool = False
+) -> list[str]:
+    """Rows of block characters, top row first; `fill`: the values span the whole width
+    (a fixed time span), else the newest are right-aligned (a scrolling history)."""
     scale = ceiling if ceiling > 0 else 1.0
+    shown = fit_width(values, width) if fill else resample(values, width)
     eighths = [
-        max(1 if v > 0 else 0, round(max(0.0, min(1.0, v / scale)) * height * 8))
-        for v in resample(values, width)
+        max(1 if v > 0 else 0, round(max(0.0, min(1.0, v / scale)) * height * 8)) for v in shown
     ]  # a value above zero never draws as nothing
     rows = []
     for row in range(height - 1, -1, -1):

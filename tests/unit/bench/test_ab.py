@@ -12,14 +12,17 @@ import pytest
 
 from app.cli.commands.bench_ab import level_rows, result_json
 from app.cli.commands.fit import _ab_hint
-from bench import Store
 from bench.ab import compare_runs, ratio
 from bench.errors import BenchUnavailableError, BenchUsageError
 from bench.loadgen import StreamSample
 from bench.metrics import compute_metrics
 from bench.runs import BenchRun
 from catalog import LocalModels
-from engines.ab import (
+from control.api import EngineStatus
+from profiles import Locations, Settings
+from storage import Store
+from tests.unit.bench.test_runs import make_run
+from workflows.ab import (
     AbArm,
     AbPlan,
     AbResult,
@@ -28,11 +31,9 @@ from engines.ab import (
     plan_ab,
     refuse_unless_two_run,
 )
-from engines.benchmarking import prepare_local
-from engines.launching import LaunchOrder
-from engines.recommend import Recommendation
-from profiles import Locations, Settings
-from tests.unit.bench.test_runs import make_run
+from workflows.benchmarking import prepare_local
+from workflows.launching import LaunchOrder
+from workflows.recommend import Recommendation
 
 
 def two_streams(ttfts: tuple[float, float], tpot: float, duration_s: float) -> BenchRun:
@@ -135,12 +136,18 @@ def test_a_preset_names_the_generic_engine(home: Path) -> None:
         plan_ab("smollm2-135m-instruct", Settings(), locations, store, pair=("llama.cpp", "nope"))
 
 
+def _status(engine: str, runtime: str) -> EngineStatus:
+    return EngineStatus(
+        name="m", engine=engine, runtime=runtime, model="m", model_path="/m.gguf", state="ready"
+    )
+
+
 def test_json_names_the_arms_their_runs_and_every_figure() -> None:
     a, b = a_and_b()
     plan = plan_with(("llama.cpp", True, "runs GGUF"), ("vllm", False, "needs a CUDA GPU"))
     arms = (
-        ArmResult(plan.arms[0], "A", {"engine": "llama.cpp", "runtime": "llama-server"}, "b1", [a]),
-        ArmResult(plan.arms[0], "B", {"engine": "x", "runtime": "y"}, None, [b]),
+        ArmResult(plan.arms[0], "A", _status("llama.cpp", "llama-server"), "b1", [a]),
+        ArmResult(plan.arms[0], "B", _status("x", "y"), None, [b]),
     )
     data = json.loads(json.dumps(result_json(AbResult(plan, arms, compare_runs([a], [b])))))
     assert [(arm["arm"], arm["runtime"], arm["runs"]) for arm in data["arms"]] == [
@@ -169,14 +176,15 @@ def test_fit_points_to_ab_only_where_two_engines_run_on_this_machine(
 def test_an_engine_without_a_gguf_file_gets_no_tokenizer_rather_than_a_crash(home: Path) -> None:
     """vLLM's status names a Hugging Face repo, not a file: prompts become approximate."""
     locations = Locations.from_env().ensure()
-    status = {
-        "name": "qwen",
-        "model": "qwen2.5-7b-instruct",
-        "model_path": "Qwen/Qwen2.5-7B-Instruct",
-        "engine": "vllm",
-        "runtime": "vllm",
-        "options": {"max_model_len": 8192},
-    }
+    status = EngineStatus(
+        name="qwen",
+        model="qwen2.5-7b-instruct",
+        model_path="Qwen/Qwen2.5-7B-Instruct",
+        engine="vllm",
+        runtime="vllm",
+        state="ready",
+        options={"max_model_len": 8192},
+    )
     prepared = prepare_local(
         Settings(), locations, Store(locations.store_path), status, "http://127.0.0.1:1/v1"
     )

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.cli.exit_codes import ExitCode
-from bench import Store
 from bench.runs import BenchRuns
+from errors import ExitCode
 from profiles import Locations
+from storage import Store
 from tests.unit.bench.test_load import Scripted, serve
 from tests.unit.bench.test_runs import make_run
 
@@ -49,13 +49,18 @@ def endpoint() -> Iterator[str]:
         ["bench", "--concurrency", "a,b"],
         ["bench", "--request-rate", "0"],
         ["bench", "--output-len", "0"],
+        ["bench", "--vary", "paralel=2,4"],
+        ["bench", "--vary", "parallel=0,4"],
+        ["bench", "--vary", "parallel"],
+        ["bench", "--vary", "parallel=2", "--endpoint", "http://127.0.0.1:9/v1"],
     ],
 )
 def test_bad_bench_flags_fail_before_anything_starts(
     home: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(argv) == ExitCode.USAGE
-    assert capsys.readouterr().err.startswith("error: ")
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, "one line"
 
 
 def test_empty_store(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -162,3 +167,20 @@ def test_a_launch_profile_cost_overrides_the_config(
     inputs = json.loads(capsys.readouterr().out)["local"]["cost"]["inputs"]
     assert inputs["rental_usd_per_hour"] == 2.0
     assert main(["compare", "llama", "--profile", "nope"]) == ExitCode.NOT_FOUND
+
+
+def test_two_levels_draw_the_curve_and_write_the_report(
+    home: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "out" / "curve.html"
+    argv = ["bench", "m", "--endpoint", endpoint, "--concurrency", "1,2", "--num-prompts", "3"]
+    assert main([*argv, "--slo", "ttft_ms=60000", "--report", str(report)]) == ExitCode.OK
+    out, err = capsys.readouterr()
+    assert "TTFT p99 (p50: ·) against output tok/s" in out and "TPOT p50" in out
+    assert "Pareto-optimal" in out and "GOODPUT REQ/S" in out
+    page = report.read_text()
+    assert page.count("<svg") == 1 and "<circle" in page and "goodput SLO: ttft_ms=60000" in page
+    assert f"report written to {report}" in err
+    svg = tmp_path / "curve.svg"
+    assert main([*argv, "--report", str(svg), "--json"]) == ExitCode.OK
+    assert svg.read_text().startswith("<svg") and "TTFT" not in capsys.readouterr().out

@@ -13,6 +13,7 @@ from bench.cost import (
     break_even,
     electricity_usd_per_mtok,
     run_cost,
+    tokens_per_s_to_match,
     usd_per_mtok,
     wh_per_mtok,
 )
@@ -103,3 +104,10 @@ def test_hosted_bill_blends_input_tokens() -> None:
 def test_no_throughput_costs_infinity_not_a_crash() -> None:
     assert math.isinf(usd_per_mtok(1.0, 0.0))
     assert math.isinf(wh_per_mtok(100.0, 0.0))
+
+
+def test_the_rate_to_match_a_hosted_price_is_the_hour_over_its_price() -> None:
+    rate = tokens_per_s_to_match(1.8, 10.0)
+    assert rate == 50.0  # $1.80/h at 50 tok/s: 180,000 tokens an hour, $10 per 1M
+    assert abs(usd_per_mtok(1.8, rate) - 10.0) < 1e-9
+    assert tokens_per_s_to_match(0.0, 10.0) is None and tokens_per_s_to_match(1.0, 0.0) is None

@@ -1,10 +1,10 @@
-"""The single-stream comparison of app.concurrency_bench: each round's rates are divided by
+"""The single-stream comparison of devtools.concurrency_bench: each round's rates are divided by
 that round's llama-bench rate, and each reading keeps its own source."""
 
 from __future__ import annotations
 
-from app.concurrency_bench import DecodeRound, decode_rows
 from bench.loadgen import EngineTimings, StreamSample
+from devtools.concurrency_bench import DecodeRound, decode_rows
 
 
 def _sample(

@@ -9,10 +9,11 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench import RequestRecord, RequestRecorder, RequestStatus, Store
+from bench import RequestRecorder
 from bench.live import UNROUTED, LiveMetrics
-from engines.server.engine_metrics import map_families, merge
-from engines.server.prometheus import ServerMetrics
+from serving.engine_metrics import map_families, merge
+from serving.prometheus import ServerMetrics
+from storage import RequestRecord, RequestStatus, Store
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "engine_metrics"
 
@@ -156,3 +157,14 @@ def test_vllm_metrics_land_on_the_same_names() -> None:
         "hostbench_engine_ttft_seconds_sum",
     }
     assert merged["hostbench_engine_kv_cache_usage_ratio"].samples[0].value == 0.25
+
+
+def test_engine_state_is_one_gauge_per_state_with_the_current_one_set() -> None:
+    metrics = ServerMetrics(LiveMetrics())
+    metrics.engine_states.latest = {"nap": "sleeping", "main": "ready"}
+    samples = families(generate_latest(metrics.registry).decode())["hostbench_engine_state"]
+    current = {(s.labels["model"], s.labels["state"]) for s in samples if s.value == 1}
+    assert current == {("nap", "sleeping"), ("main", "ready")}
+    assert len(samples) == 2 * 6, "every state of both engines, the others at 0"
+    metrics.engine_states.latest = {}
+    assert families(generate_latest(metrics.registry).decode())["hostbench_engine_state"] == []

@@ -1,4 +1,5 @@
-"""Metric math against hand-computed examples (vLLM's definitions, DESIGN.md)."""
+"""Metric math against hand-computed examples (vLLM's definitions; docs/architecture.md,
+"Measuring")."""
 
 from __future__ import annotations
 

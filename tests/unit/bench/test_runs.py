@@ -3,13 +3,11 @@ from stored runs."""
 
 from __future__ import annotations
 
-import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
-from bench import Store
 from bench.comparison import compare
 from bench.cost import CostInputs
 from bench.limits import Bandwidth, decode_bound
@@ -18,7 +16,7 @@ from bench.metrics import compute_metrics
 from bench.power import PowerFigure
 from bench.prices import HostedOffers, load_price_table
 from bench.runs import BenchRun, BenchRuns, RunNotFoundError
-from bench.store import MIGRATIONS
+from storage import Store
 
 
 def samples() -> tuple[StreamSample, ...]:
@@ -64,18 +62,6 @@ def make_run(
     )
 
 
-def test_a_v1_store_is_migrated_in_place(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
-    conn = sqlite3.connect(path)
-    MIGRATIONS[0](sqlite_utils.Database(conn))
-    conn.execute("PRAGMA user_version=1")
-    conn.commit()
-    conn.close()
-    store = Store(path)
-    assert store.db.table("bench_runs").exists() and store.db.table("bench_requests").exists()
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-
-
 def test_runs_round_trip_with_their_requests(tmp_path: Path) -> None:
     runs = BenchRuns(Store(tmp_path / "s.sqlite"))
     original = make_run()
@@ -100,6 +86,32 @@ def test_newest_group_and_filters(tmp_path: Path) -> None:
     assert [r.concurrency for r in runs.newest_group(kind="hostbench")] == [1, 4, 8]
     assert [r.group_id for r in runs.recent(kind="endpoint")] == ["ep"]
     assert len(runs.recent(label="llama")) == 5 and runs.recent(label="other") == []
+
+
+def varied(run: BenchRun, series: str, vary: str) -> BenchRun:
+    return replace(run, context={**run.context, "series": {"name": series, "vary": vary}})
+
+
+def test_newest_series_is_every_sweep_of_the_newest_vary_in_the_order_they_ran(
+    tmp_path: Path,
+) -> None:
+    runs = BenchRuns(Store(tmp_path / "s.sqlite"))
+    runs.add(varied(make_run(1, "older-vary", at=1.0), "parallel=8", "v0"))
+    for at, (series, group) in enumerate([("parallel=2", "a"), ("parallel=4", "b")]):
+        for c in (4, 1):
+            runs.add(varied(make_run(c, group, at=10.0 * (at + 1) + c), series, "v1"))
+    runs.add(replace(make_run(1, "other-model", at=100.0), label="other"))
+    found = runs.newest_series(label="llama", kind="hostbench")
+    assert [(name, [r.concurrency for r in group]) for name, group in found] == [
+        ("parallel=2", [1, 4]),
+        ("parallel=4", [1, 4]),
+    ], "the older --vary and the other model are left out"
+    assert runs.newest_series(label="other") == [("", runs.newest_group(label="other"))]
+    assert runs.newest_series(label="nothing") == []
+    runs.add(make_run(1, "plain", at=200.0))
+    assert [name for name, _ in runs.newest_series(label="llama")] == [""], (
+        "a plain sweep after it is one series of its own"
+    )
 
 
 def test_comparison_from_a_run_shows_sources_and_break_even() -> None:

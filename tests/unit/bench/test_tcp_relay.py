@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bench.stub_engine import build_app
 from bench.tcp_relay import start_relay
+from devtools.stub_engine import build_app
 from engines.process import free_port
 
 

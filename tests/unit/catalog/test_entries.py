@@ -25,7 +25,7 @@ def test_entry_keeps_its_sources_and_names_only_seen_files(entry) -> None:
     assert any(s.startswith("https://") for s in entry.facts_source)
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", entry.facts_retrieved or "")
     for gguf in entry.gguf:
-        assert gguf.pypi is not None or gguf.seen_in_public_code, gguf.file
+        assert gguf.pypi_sources or gguf.seen_in_public_code, gguf.file
         assert not re.search(r"-\d{5}-of-\d{5}", gguf.file), "split files are not pullable"
     assert entry.gguf or entry.gguf_repos
 

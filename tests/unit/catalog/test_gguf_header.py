@@ -8,7 +8,7 @@ import gguf
 import pytest
 
 from catalog import InvalidModelFileError, read_gguf_info
-from catalog.gguf_header import TruncatedHeader, parse_header, read_header
+from catalog.gguf_header import BadHeader, TruncatedHeader, parse_header, read_header
 from tests.gguf_files import TinyModel, write_tiny_gguf
 
 
@@ -30,8 +30,10 @@ def test_a_short_buffer_asks_for_more(tmp_path: Path) -> None:
     data = write_tiny_gguf(tmp_path / "m.gguf").read_bytes()
     full = parse_header(data)
     with pytest.raises(TruncatedHeader):
+        parse_header(data[: full.data_offset // 2], len(data))
+    assert parse_header(data[: full.data_offset], len(data)).tensors == full.tensors
+    with pytest.raises(BadHeader, match="needs more than"):  # the buffer is the whole file
         parse_header(data[: full.data_offset // 2])
-    assert parse_header(data[: full.data_offset]).tensors == full.tensors
 
 
 def test_layer_bytes_come_from_the_tensor_table(tmp_path: Path) -> None:

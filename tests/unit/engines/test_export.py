@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from bench import Store
 from engines.errors import UnsupportedExportError
-from engines.export import ExportRequest, Target, build_export, to_yaml
-from engines.launching import Launcher, LaunchOrder
 from profiles import Locations, Settings
+from storage import Store
 from tests.unit.catalog.conftest import machine
+from workflows.export import ExportRequest, Target, build_export, to_yaml
+from workflows.launching import Launcher, LaunchOrder
 
 A100 = "process_a100"
 """A recorded A100 80 GB reading: the `gpu-80gb` profile matches it."""
@@ -119,3 +119,38 @@ def test_what_cannot_be_exported_is_refused(launcher: Launcher) -> None:
     generic = LaunchOrder("smollm2-135m-instruct", profile="llama-cpp-python")
     with pytest.raises(UnsupportedExportError, match=r"llama\.cpp and vllm"):
         export(launcher, generic, Target.K8S)
+
+
+def _limits_and_flags(deployment: dict[str, Any]) -> tuple[int, dict[str, str]]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container["resources"]["limits"]["nvidia.com/gpu"], args_of(container)
+
+
+def test_an_auto_layout_is_decided_for_the_target_node(launcher: Launcher) -> None:
+    """The multi-gpu profile leaves tensor parallel `auto`: the export decides it for the
+    node as a launch there would (Llama 3.3 70B on 8 x H100: 2 GPUs per copy, 4 copies),
+    and the pod gets every GPU those ranks use (it got none, and tensor parallel 1)."""
+    order = LaunchOrder("llama-3.3-70b-instruct", "vllm", {"max_model_len": 16384})
+    deployment, _ = export(launcher, order, Target.K8S, snapshot=machine("h100_x8_repeated"))
+    gpus, flags = _limits_and_flags(deployment)
+    assert (flags["--tensor-parallel-size"], flags["--data-parallel-size"]) == ("2", "4")
+    assert gpus == 8
+
+
+def test_data_parallel_replicas_get_their_gpus(launcher: Launcher) -> None:
+    parallel = {"tensor_parallel_size": 2, "data_parallel_size": 2}
+    order = LaunchOrder("qwen2.5-7b-instruct", "vllm", parallel)
+    deployment, _ = export(launcher, order, Target.K8S)
+    assert _limits_and_flags(deployment)[0] == 4, "tensor 2 x data 2 (it asked for 2)"
+    (compose,) = export(launcher, order, Target.COMPOSE, gpus=8)
+    command = compose["services"]["qwen2-5-7b-instruct"]["command"]
+    assert command[command.index("--tensor-parallel-size") + 1] == "2", "as given"
+
+
+def test_a_layout_needing_more_gpus_than_a_replica_has_is_refused(launcher: Launcher) -> None:
+    order = LaunchOrder("qwen2.5-7b-instruct", "vllm", {"tensor_parallel_size": 4})
+    with pytest.raises(UnsupportedExportError, match=r"4 x 1 x 1 GPUs, and a replica has 2"):
+        export(launcher, order, Target.K8S, gpus=2)
+    auto = LaunchOrder("qwen2.5-7b-instruct", "vllm", {"tensor_parallel_size": "auto"})
+    with pytest.raises(UnsupportedExportError, match="--gpus-per-replica N, or --machine"):
+        export(launcher, auto, Target.COMPOSE, snapshot=machine())

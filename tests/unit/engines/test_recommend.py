@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import Store
 from catalog import LocalModels, load_catalog
-from engines.recommend import recommend_engine
 from profiles import Locations
+from storage import Store
 from tests.unit.catalog.conftest import machine
+from workflows.recommend import recommend_engine
 
 
 @pytest.fixture
@@ -29,13 +29,13 @@ def choose(model: str, registry: LocalModels, fixture: str | None, users: int = 
 def test_without_a_gpu_it_is_llama_cpp(registry: LocalModels) -> None:
     found = choose("qwen2.5-7b-instruct", registry, None, users=50)
     assert found.engine == "llama.cpp" and "CUDA" in found.reasons[0]
-    assert [o.engine for o in found.ab_orders("qwen2.5-7b-instruct")] == ["llama.cpp"]
+    assert [c.engine for c in found.choices if c.runnable] == ["llama.cpp"]
 
 
 def test_many_users_on_a_supported_gpu_get_vllm(registry: LocalModels) -> None:
     found = choose("qwen2.5-7b-instruct", registry, "process_a100", users=16)
     assert found.engine == "vllm" and "batches" in found.reasons[0]
-    assert {o.engine for o in found.ab_orders("qwen2.5-7b-instruct")} == {"vllm", "llama.cpp"}
+    assert {c.engine for c in found.choices if c.runnable} == {"vllm", "llama.cpp"}
 
 
 def test_one_user_gets_llama_cpp_but_vllm_could_run(registry: LocalModels) -> None:

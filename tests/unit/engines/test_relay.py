@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engines.server.relay import RelayResponse
+from serving.relay import RelayResponse
 
 
 class Relay:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from engines.pool.slots import QueueFull, SlotQueue
+from serving.pool.slots import QueueFull, SlotQueue
 
 
 async def test_no_limit_never_queues() -> None:

@@ -9,29 +9,17 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from catalog import LocalModel, load_catalog
 from engines.errors import EngineUnavailableError, UnsupportedOptionError
 from engines.vllm import VllmEngine, VllmOptions
 from engines.vllm.adapter import model_ref, serve_args
 from engines.vllm.gpus import check_quantization
 from engines.vllm.memory import RUNTIME_ALLOWANCE_BYTES
 from engines.vllm.metrics import engine_metrics, kv_cache_capacity_tokens, memory_report
-from profiles import Locations
 from tests.unit.catalog.conftest import machine
+from tests.unit.engines.conftest import located
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "vllm"
 GIB = 1 << 30
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> VllmEngine:
-    return VllmEngine(locations=Locations(tmp_path, tmp_path, tmp_path))
-
-
-def located(engine: VllmEngine, text: str) -> LocalModel:
-    found = engine.locate_model(text, load_catalog(), {})
-    assert found is not None
-    return found
 
 
 def flag(args: list[str], name: str) -> str:
@@ -100,6 +88,8 @@ def test_secrets_stay_off_the_command_line(
         ({"gpu_memory_utilization": 0}, "greater than 0"),
         ({"tensor_parallel_size": 0}, "at least 1"),
         ({"quantization": "int3"}, "awq"),
+        ({"quantization": "marlin"}, "awq"),  # gone from vLLM's --quantization (0.33)
+        ({"data_parallel_size": 0}, "greater than or equal to 1"),
         ({"ray_address": "h:6379", "distributed_executor_backend": "mp"}, "ray"),
         ({"max_model_len": 8}, "greater than or equal to 16"),
         ({"ctx_size": 4096}, "Extra inputs are not permitted"),
@@ -198,3 +188,35 @@ def test_the_renamed_kv_gauge_is_read_too() -> None:
     )
     report = memory_report(text, None)
     assert report["kv_cache_usage_ratio"] == 0.5 and report["kv_cache_used_tokens"] == 8000
+
+
+def test_a_line_the_parser_rejects_costs_only_that_line() -> None:
+    """An engine's partial write or a stray line must not hide the other figures."""
+    text = (
+        "# TYPE vllm:num_requests_running gauge\n"
+        'vllm:num_requests_running{engine="0",model_name="m"} 3.0\n'
+        "this is not exposition text\n"
+        'vllm:num_requests_waiting{engine="0",model_name="m"} 2.0\n'
+        'vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.5\n'
+    )
+    figures = engine_metrics(text)
+    assert figures == {
+        "requests_running": 3.0,
+        "requests_waiting": 2.0,
+        "kv_cache_usage_ratio": 0.5,
+    }
+    assert engine_metrics("<html><body>not metrics</body></html>") == {}
+    assert memory_report("", None)["kv_cache_capacity_tokens"] is None
+
+
+def test_data_parallel_engines_add_up_their_kv_caches() -> None:
+    """vLLM publishes `vllm:cache_config_info` once per data-parallel engine (label
+    `engine`), each with that engine's blocks."""
+    text = "".join(
+        f'vllm:cache_config_info{{block_size="16",engine="{i}",num_gpu_blocks="1000"}} 1.0\n'
+        f'vllm:kv_cache_usage_perc{{engine="{i}",model_name="m"}} {ratio}\n'
+        for i, ratio in ((0, 0.5), (1, 1.0))
+    )
+    report = memory_report(text, None)
+    assert report["kv_cache_capacity_tokens"] == 32000
+    assert report["kv_cache_used_tokens"] == 24000

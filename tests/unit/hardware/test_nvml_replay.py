@@ -71,6 +71,20 @@ def test_a_reading_recorded_by_hostbench_on_a_real_h100() -> None:
     assert gpu.facts is not None and gpu.facts.memory_bandwidth_gbps > 3000
 
 
+def test_a_reading_recorded_by_the_gpu_check_on_a_real_h200() -> None:
+    """Recorded by scripts/gpu-check on the lent H200 machine, 2026-12-04; nvidia-smi read
+    143771 MiB total, 143156 MiB free, 79.42 W in the same run (docs/benchmarks.md)."""
+    (gpu,) = _discover("one_gpu_h200_recorded").gpus
+    assert gpu.name == "NVIDIA H200"
+    assert gpu.memory_total_bytes == 143771 * MiB
+    assert gpu.memory_used_bytes == 0
+    assert round(gpu.memory_free_bytes / MiB) == 143156  # 615 MiB reserved outside "used"
+    assert gpu.energy_total_mj == 3163079
+    assert gpu.power_draw_w == pytest.approx(79.42)
+    assert (gpu.pcie_generation, gpu.pcie_width, gpu.compute_capability) == (5, 16, "9.0")
+    assert gpu.facts is not None and gpu.facts.memory_bandwidth_gbps == 4800
+
+
 def test_two_different_gpus_each_get_their_own_facts() -> None:
     snapshot = _discover("two_gpus_h100_rtx4060ti")
     h100, rtx = snapshot.gpus

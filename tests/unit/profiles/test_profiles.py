@@ -116,38 +116,70 @@ def test_user_profiles_extend_override_and_fail_alone(tmp_path: Path) -> None:
 def test_explicit_flags_win_and_every_value_has_a_reason(library: ProfileLibrary) -> None:
     snapshot = machine("one_gpu_rtx5090")
     profile = library.resolve("gpu-24gb", snapshot)
-    got = resolve_options(smollm2(), snapshot, profile, {"parallel": 2}, DEFAULTS)
+    got = resolve_options(
+        smollm2(), snapshot, profile, {"parallel": 2}, DEFAULTS, keys=LlamaCppOptions.estimate_keys
+    )
     assert got.refusal is None
-    assert got.options["parallel"] == 2 and got.reasons["parallel"] == "given on the command line"
-    assert got.options["ctx_size"] == 8192 and got.reasons["ctx_size"] == "profile gpu-24gb"
+    assert (
+        got.options["parallel"] == 2 and str(got.reasons["parallel"]) == "given on the command line"
+    )
+    assert got.options["ctx_size"] == 8192 and str(got.reasons["ctx_size"]) == "profile gpu-24gb"
     assert got.options["n_gpu_layers"] == 31
-    assert got.reasons["n_gpu_layers"].startswith("31 of 31: all layers fit")
-    assert got.reasons["threads"] == "engine default (decided when it starts)"
-    assert got.reasons["batch_size"] == "engine default"
+    assert got.reasons["n_gpu_layers"].text.startswith("31 of 31: all layers fit")
+    assert str(got.reasons["threads"]) == "engine default (decided when it starts)"
+    assert str(got.reasons["batch_size"]) == "engine default"
     LlamaCppOptions.model_validate(got.options)
 
 
 def test_partial_offload_is_explained_per_layer(library: ProfileLibrary) -> None:
     snapshot = machine("power_unsupported_gtx1050ti")
     shape = shape_from_catalog(load_catalog().get("llama-3.1-8b-instruct"), "Q4_K_M")
-    got = resolve_options(shape, snapshot, library.resolve(None, snapshot), {}, DEFAULTS)
+    got = resolve_options(
+        shape,
+        snapshot,
+        library.resolve(None, snapshot),
+        {},
+        DEFAULTS,
+        keys=LlamaCppOptions.estimate_keys,
+    )
     layers = got.options["n_gpu_layers"]
     assert 0 < layers < 33
-    assert got.reasons["n_gpu_layers"].startswith(f"{layers} of 33: ")
-    assert (
-        "GiB free" in got.reasons["n_gpu_layers"] and "GiB per layer" in got.reasons["n_gpu_layers"]
+    assert got.reasons["n_gpu_layers"].text.startswith(f"{layers} of 33: ")
+    assert "GiB free" in str(got.reasons["n_gpu_layers"]) and "GiB per layer" in str(
+        got.reasons["n_gpu_layers"]
     )
 
 
 def test_context_is_capped_then_shrunk_to_fit_unless_explicit(library: ProfileLibrary) -> None:
     snapshot = machine(ram_gib=1.2)
     profile = library.resolve("cpu", snapshot)
-    capped = resolve_options(smollm2(), machine(), profile, {}, {**DEFAULTS, "ctx_size": 32768})
+    capped = resolve_options(
+        smollm2(),
+        machine(),
+        profile,
+        {},
+        {**DEFAULTS, "ctx_size": 32768},
+        keys=LlamaCppOptions.estimate_keys,
+    )
     assert capped.options["ctx_size"] == 8192
-    assert capped.reasons["ctx_size"].startswith("the model's trained context")
-    shrunk = resolve_options(smollm2(), snapshot, profile, {}, {**DEFAULTS, "parallel": 1})
+    assert capped.reasons["ctx_size"].text.startswith("the model's trained context")
+    shrunk = resolve_options(
+        smollm2(),
+        snapshot,
+        profile,
+        {},
+        {**DEFAULTS, "parallel": 1},
+        keys=LlamaCppOptions.estimate_keys,
+    )
     assert shrunk.refusal is None and shrunk.options["ctx_size"] < 4096
-    assert "largest context that fits" in shrunk.reasons["ctx_size"]
-    refused = resolve_options(smollm2(), snapshot, profile, {"ctx_size": 8192}, DEFAULTS)
+    assert "largest context that fits" in str(shrunk.reasons["ctx_size"])
+    refused = resolve_options(
+        smollm2(),
+        snapshot,
+        profile,
+        {"ctx_size": 8192},
+        DEFAULTS,
+        keys=LlamaCppOptions.estimate_keys,
+    )
     assert refused.refusal is not None
     assert "does not fit at ctx_size=8192" in refused.refusal and "RAM needs" in refused.refusal

@@ -1,0 +1,93 @@
+"""What `hostbench tune` prints: the trials as a table, the settings' effect as a small
+text bar chart, and the outcome as JSON. Formatting only; the figures are the tuner's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workflows.tuning.search import Reading, Step
+from workflows.tuning.tuner import TuneOutcome
+
+BAR_WIDTH = 28
+
+
+def step_text(step: Step) -> str:
+    """`[3/12] parallel: parallel=8 - 41 s elapsed, 139 s of the budget left`."""
+    phase = f" ({step.phase})" if step.phase else ""
+    return (
+        f"[{step.done + 1}/{step.total}] {step.doing}{phase} - {step.elapsed_s:.0f} s elapsed, "
+        f"{step.left_s:.0f} s of the budget left"
+    )
+
+
+def _tok_s(reading: Reading, streams: int) -> str:
+    value = reading.tok_s.get(streams)
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _pair(incumbent: Reading, candidate: Reading, streams: int) -> str:
+    return f"{_tok_s(incumbent, streams)} -> {_tok_s(candidate, streams)}"
+
+
+def trial_rows(outcome: TuneOutcome) -> list[dict[str, Any]]:
+    one, many = outcome.loads
+    rows = []
+    for trial in outcome.result.trials:
+        rows.append({
+            "setting": trial.setting,
+            "tried": ", ".join(f"{k}={v}" for k, v in trial.change.items()),
+            f"{one} stream": _pair(trial.incumbent, trial.candidate, one),
+            f"{many} streams": _pair(trial.incumbent, trial.candidate, many),
+            "kept": "yes" if trial.kept else "no",
+            "why": trial.why,
+        })  # fmt: skip
+    return rows
+
+
+def bar_chart(outcome: TuneOutcome) -> list[str]:
+    """Output tok/s at each load: the default, every candidate tried, the tuned best."""
+    result = outcome.result
+    entries = [("default", result.summary(result.start))]
+    entries += [
+        (", ".join(f"{k}={v}" for k, v in t.change.items()) + (" *" if t.kept else ""), t.candidate)
+        for t in result.trials
+    ]
+    entries.append(("tuned", result.summary(result.best)))
+    width = max(len(label) for label, _ in entries)
+    lines = []
+    for streams in outcome.loads:
+        top = max((r.tok_s.get(streams, 0.0) for _, r in entries), default=0.0) or 1.0
+        lines.append(f"{streams} stream{'s' if streams > 1 else ''}, output tok/s")
+        for label, reading in entries:
+            value = reading.tok_s.get(streams)
+            bar = "#" * round(BAR_WIDTH * (value or 0.0) / top)
+            shown = "failed" if value is None else f"{value:6.1f}"
+            lines.append(f"  {label.ljust(width)} {bar.ljust(BAR_WIDTH)} {shown}")
+    return [*lines, "  (* kept)"]
+
+
+def summary_lines(outcome: TuneOutcome) -> list[str]:
+    record = outcome.record
+    loads = ", ".join(
+        f"{n} stream{'s' if n != '1' else ''} {record.default_tok_s.get(n, 0):.1f} -> "
+        f"{record.best_tok_s.get(n, 0):.1f} tok/s"
+        for n in record.best_tok_s
+    )
+    chosen = ", ".join(f"{k}={v}" for k, v in outcome.options.items()) or "the defaults"
+    lines = [
+        f"default -> tuned: {loads}",
+        f"tuned settings: {chosen}",
+        f"profile {outcome.profile} written to {outcome.path} ({record.elapsed_s:.0f} s); "
+        f"`hostbench launch {outcome.model}` uses it from now on",
+    ]
+    return lines + [f"not tried: {why}" for why in record.skipped]
+
+
+def outcome_dict(outcome: TuneOutcome) -> dict[str, Any]:
+    return {
+        "model": outcome.model,
+        "profile": outcome.profile,
+        "path": str(outcome.path),
+        "options": outcome.options,
+        **outcome.record.model_dump(),
+    }

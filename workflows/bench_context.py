@@ -1,0 +1,169 @@
+"""Benchmarking a model our server runs: the target, the context stored with each run
+(engine and version, every option, the model file and its sha256, the machine), the
+model's own tokenizer and the decode bound's inputs.
+
+Built from an engine's status (what `GET /api/engines` and `hostbench launch --json` say),
+so it works the same for a server started for the benchmark and for one already running.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.cost import CostInputs
+from bench.limits import LimitInputs, device_bandwidth
+from bench.load import Target
+from bench.power import PowerFigure
+from catalog import InvalidModelFileError, LocalModels, read_gguf_info
+from catalog.fit import KV_TYPES
+from catalog.fit_decode import decode_reads
+from catalog.quant_types import ggml_value_bytes
+from control.api import EngineStatus
+from control.client import ControlClient
+from hardware import MachineSnapshot, snapshot_to_dict
+from profiles import CostDefaults
+
+
+def cache_value_bytes(options: Mapping[str, Any], key: str) -> float:
+    """Bytes per cached value of a llama.cpp cache type option (f16 when unset or unknown)."""
+    name = options.get(key, "f16")
+    return ggml_value_bytes(name) if name in KV_TYPES else 2.0
+
+
+def find_engine(engines: list[EngineStatus], model: str) -> EngineStatus | None:
+    """The status of the engine serving `model` (served name, alias or local model id)."""
+    ready = [status for status in engines if status.state == "ready"]
+    for status in ready:
+        if model in (status.name, *status.aliases):
+            return status
+    wanted = model.lower()
+    return next((s for s in ready if s.model.lower().split(":")[0] == wanted), None)
+
+
+def running_engine(client: ControlClient, model: str) -> EngineStatus | None:
+    """The running server's engine for `model`, or None (no server, or not served)."""
+    if client.probe() is None:
+        return None
+    return find_engine(client.engines(), model)
+
+
+def engine_version(status: EngineStatus, timeout_s: float = 5.0) -> str | None:
+    """llama-server's build (from /props), or the llama-cpp-python package version."""
+    runtime = status.runtime
+    if runtime == "llama-server" and status.port:
+        try:
+            props = httpx.get(f"http://127.0.0.1:{status.port}/props", timeout=timeout_s)
+            build = props.json().get("build_info")
+            return f"llama-server {build}" if build else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+    if runtime == "llama_cpp.server":
+        return f"llama-cpp-python {_package_version('llama_cpp_python')}"
+    return None
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def engine_context(
+    status: EngineStatus, registry: LocalModels, version: str | None
+) -> dict[str, Any]:
+    """What ran: engine, runtime and version, every option, the model file and its hash."""
+    model = registry.get(status.model)
+    return {
+        "engine": status.engine,
+        "runtime": status.runtime,
+        "version": version,
+        "served_name": status.name,
+        "model_id": status.model,
+        "catalog_id": model.catalog_id if model else None,
+        "quant": model.quant if model else None,
+        "model_path": status.model_path,
+        "model_sha256": model.sha256 if model else None,
+        "model_size_bytes": model.size_bytes if model else None,
+        "model_origin": model.origin if model else None,
+        "context_limit": status.context_limit,
+        "options": dict(status.options),
+        "memory": {
+            "estimate_bytes": status.memory_bytes,
+            "estimate_basis": status.memory_basis,
+            "measured_bytes": status.memory_measured_bytes,
+            "measured_basis": status.memory_measured_basis,
+            "error_percent": status.memory_error_percent,
+        },
+    }
+
+
+def run_context(snapshot: MachineSnapshot, engine: dict[str, Any] | None) -> dict[str, Any]:
+    """The context stored with every run of a session."""
+    return {
+        "hardware": snapshot_to_dict(snapshot),
+        "engine": engine,
+        "software": {
+            "hostbench": _package_version("hostbench"),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+    }
+
+
+def local_target(base_url: str, status: EngineStatus, eos_token_id: int | None) -> Target:
+    """Our server: every answer runs to max_tokens (end of sequence ignored)."""
+    return Target(
+        base_url=base_url,
+        model=status.name,
+        force_length=True,
+        eos_token_id=eos_token_id,
+        kind="hostbench",
+    )
+
+
+def limit_inputs(
+    status: EngineStatus, snapshot: MachineSnapshot, cost: CostDefaults
+) -> LimitInputs | None:
+    """What a decode step reads (catalog.fit_decode: active experts only, the header's head
+    widths, sliding windows) from the model's GGUF header; the device's bandwidth; the
+    engine's slots as the largest batch."""
+    path = Path(status.model_path)
+    try:
+        info = read_gguf_info(path)
+    except (InvalidModelFileError, OSError):
+        return None
+    options = status.options
+    k, v = cache_value_bytes(options, "cache_type_k"), cache_value_bytes(options, "cache_type_v")
+    reads = decode_reads(info, k, v)
+    if reads is None:
+        return None
+    on_gpu = options.get("n_gpu_layers") not in (0, None) and bool(snapshot.gpus)
+    bandwidth = device_bandwidth(snapshot, cost.ram_bandwidth_gbps, use_gpu=on_gpu)
+    slots = options.get("parallel") if status.runtime == "llama-server" else 1
+    return LimitInputs(
+        bandwidth,
+        reads.weights_bytes,
+        reads.kv_bytes_per_token,
+        slots,
+        reads.window_kv_bytes_per_token,
+        reads.sliding_window,
+    )
+
+
+def cost_inputs(cost: CostDefaults, power: PowerFigure) -> CostInputs:
+    return CostInputs(
+        electricity_usd_per_kwh=cost.electricity_usd_per_kwh,
+        rental_usd_per_hour=cost.rental_usd_per_hour,
+        hardware_usd=cost.hardware_usd,
+        amortization_months=cost.amortization_months or 36,
+        utilization=cost.utilization or 1.0,
+        watts=power.watts,
+        watts_source=power.source,
+    )

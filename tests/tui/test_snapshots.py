@@ -9,6 +9,8 @@ UTC. Update with
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,8 @@ from storage import Store
 from tests.gguf_files import write_tiny_gguf
 from tests.tui.replay import ReplayClient, replay_bench
 
+SVG_TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>')
+"""One run of text in a Rich SVG picture: its position and its characters."""
 GPUS = "two_gpus_h100_rtx4060ti"
 SIZES = {"wide": (120, 40), "small": (80, 24)}
 SCREENS = {
@@ -92,15 +96,26 @@ def replay_app(home: Path, gpus: str | None, settings: Settings | None = None) -
     )
 
 
+SETTLE_ROUNDS = 50
+"""At most this many rounds of waiting; a busy machine needs more than an idle one."""
+
+
 async def settle(pilot: Pilot[None]) -> None:
-    """Let every worker finish and every message land (the replay polls once); a text
-    cursor is drawn steadily, not blinking, so the picture does not depend on the moment."""
-    for _ in range(6):
+    """Wait until the picture stops changing: every worker finished, every message landed
+    (the replay polls once) and two pictures in a row the same, however slow the machine.
+    A text cursor is drawn steadily, not blinking, so the picture does not depend on the
+    moment."""
+    previous = None
+    for _ in range(SETTLE_ROUNDS):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-    for field in pilot.app.screen.query(Input):
-        field.cursor_blink = False
-    await pilot.pause()
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+        picture = pilot.app.export_screenshot()
+        if picture == previous and not pilot.app.workers:
+            return
+        previous = picture
 
 
 @pytest.mark.parametrize("size", list(SIZES))
@@ -108,10 +123,26 @@ async def settle(pilot: Pilot[None]) -> None:
 def test_screen(snap_compare, snapshot_home: Path, screen: str, size: str) -> None:  # type: ignore[no-untyped-def]
     key, gpus = SCREENS[screen]
 
+    shown: list[str] = []
+
     async def show(pilot: Pilot[None]) -> None:
         await settle(pilot)
         await pilot.press(key)
         await settle(pilot)
+        shown.append(pilot.app.export_screenshot())
 
     app = replay_app(snapshot_home, gpus, prepare(snapshot_home, screen))
-    assert snap_compare(app, terminal_size=SIZES[size], run_before=show)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=show), picture_text(shown)
+
+
+def picture_text(pictures: list[str]) -> str:
+    """The text of the picture taken, line by line, so a CI log shows what differed even
+    where the HTML report is not kept."""
+    if not pictures:
+        return "no picture was taken"
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for x, y, text in SVG_TEXT.findall(pictures[-1]):
+        rows.setdefault(float(y), []).append((float(x), html.unescape(text)))
+    return "the picture taken:\n" + "\n".join(
+        "".join(text for _, text in sorted(row)) for _, row in sorted(rows.items())
+    )

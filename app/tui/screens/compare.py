@@ -35,6 +35,7 @@ from app.tui.comparing import (
 )
 from app.tui.link import ServerView
 from app.tui.screens.base import WorkbenchScreen
+from app.tui.widgets.column_widths import fix_column_widths
 from app.tui.widgets.cost_bars import CostBars
 from app.tui.widgets.job import JobPanel
 from bench.errors import BenchCancelled
@@ -173,9 +174,13 @@ class CompareScreen(WorkbenchScreen):
         self.query_one("#compare-title", Label).update(title_line(data))
         table = self.query_one("#compare-table", DataTable)
         table.clear()
-        for row in table_rows(data):
-            style = "green" if row.here else ""
-            table.add_row(*(Text(cell, style=style) for cell in row.cells), key=row.key)
+        rows = table_rows(data)
+        cells = [
+            [Text(cell, style="green" if row.here else "") for cell in row.cells] for row in rows
+        ]
+        fix_column_widths(table, cells)
+        for row, row_cells in zip(rows, cells, strict=True):
+            table.add_row(*row_cells, key=row.key)
         self.query_one(CostBars).bars = tuple(cost_bars(data))
         curve = curve_lines(data)
         self.query_one("#curve-title").display = bool(curve)

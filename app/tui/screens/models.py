@@ -23,6 +23,7 @@ from app.tui.fitting import registry_at
 from app.tui.jobs import JobClock
 from app.tui.screens.base import WorkbenchScreen
 from app.tui.screens.dialogs import ConfirmScreen
+from app.tui.widgets.column_widths import fix_column_widths
 from app.tui.widgets.job import JobPanel
 from catalog import CancelledError, load_catalog, resolve_model
 
@@ -200,8 +201,10 @@ class ModelsScreen(WorkbenchScreen):
         self.rows = message.rows
         table = self.query_one("#models-table", DataTable)
         table.clear()
-        for row in message.rows:
-            table.add_row(*(row.get(c) or "-" for c in COLUMNS), key=row["path"])
+        cells = [tuple(row.get(c) or "-" for c in COLUMNS) for row in message.rows]
+        fix_column_widths(table, cells)
+        for row, row_cells in zip(message.rows, cells, strict=True):
+            table.add_row(*row_cells, key=row["path"])
 
     def _selected_row(self) -> dict[str, Any] | None:
         table = self.query_one("#models-table", DataTable)

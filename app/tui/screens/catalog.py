@@ -32,7 +32,7 @@ from app.tui.fitting import (
 )
 from app.tui.present import NA, human_bytes
 from app.tui.screens.base import WorkbenchScreen
-from app.tui.widgets.column_widths import fix_column_widths
+from app.tui.widgets.column_widths import add_rows_fitted
 from catalog import Catalog, load_catalog
 from hardware import MachineSnapshot
 
@@ -189,18 +189,12 @@ class CatalogScreen(WorkbenchScreen):
             self._fill_hub(table, self.hub_rows)
             return
         shown = filtered(self.rows, self.catalog, self.filter_text)
-        cells = [catalog_cells(row) for row in shown]
-        fix_column_widths(table, cells)
-        for row, row_cells in zip(shown, cells, strict=True):
-            table.add_row(*row_cells, key=row["id"])
+        add_rows_fitted(table, [(row["id"], catalog_cells(row)) for row in shown])
         if self.selected is None and table.row_count:
             self.selected = str(table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value)
 
     def _fill_hub(self, table: DataTable[Any], rows: list[dict[str, Any]]) -> None:
-        cells = [hub_cells(row) for row in rows]
-        fix_column_widths(table, cells)
-        for row_cells in cells:
-            table.add_row(*row_cells, key=row_cells[0])
+        add_rows_fitted(table, [(cells[0], cells) for cells in map(hub_cells, rows)])
         self.selected = None
         if table.row_count:
             self.selected = str(table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value)

@@ -23,6 +23,7 @@ from app.tui.comparing import (
     COLUMNS,
     QUICK_DESCRIPTION,
     CompareData,
+    Row,
     before_lines,
     bench_step,
     cost_bars,
@@ -35,7 +36,7 @@ from app.tui.comparing import (
 )
 from app.tui.link import ServerView
 from app.tui.screens.base import WorkbenchScreen
-from app.tui.widgets.column_widths import fix_column_widths
+from app.tui.widgets.column_widths import add_rows_fitted
 from app.tui.widgets.cost_bars import CostBars
 from app.tui.widgets.job import JobPanel
 from bench.errors import BenchCancelled
@@ -44,6 +45,11 @@ from control.api import EngineStatus
 from storage import Store
 from workflows.bench_context import find_engine
 from workflows.curves import BeforeBench, before_bench
+
+
+def row_texts(row: Row) -> list[Text]:
+    """A comparison row's cells, green for this machine's own figures."""
+    return [Text(cell, style="green" if row.here else "") for cell in row.cells]
 
 
 def served_engine(view: ServerView | None) -> EngineStatus | None:
@@ -174,13 +180,7 @@ class CompareScreen(WorkbenchScreen):
         self.query_one("#compare-title", Label).update(title_line(data))
         table = self.query_one("#compare-table", DataTable)
         table.clear()
-        rows = table_rows(data)
-        cells = [
-            [Text(cell, style="green" if row.here else "") for cell in row.cells] for row in rows
-        ]
-        fix_column_widths(table, cells)
-        for row, row_cells in zip(rows, cells, strict=True):
-            table.add_row(*row_cells, key=row.key)
+        add_rows_fitted(table, [(row.key, row_texts(row)) for row in table_rows(data)])
         self.query_one(CostBars).bars = tuple(cost_bars(data))
         curve = curve_lines(data)
         self.query_one("#curve-title").display = bool(curve)

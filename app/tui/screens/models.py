@@ -23,7 +23,7 @@ from app.tui.fitting import registry_at
 from app.tui.jobs import JobClock
 from app.tui.screens.base import WorkbenchScreen
 from app.tui.screens.dialogs import ConfirmScreen
-from app.tui.widgets.column_widths import fix_column_widths
+from app.tui.widgets.column_widths import add_rows_fitted
 from app.tui.widgets.job import JobPanel
 from catalog import CancelledError, load_catalog, resolve_model
 
@@ -201,10 +201,9 @@ class ModelsScreen(WorkbenchScreen):
         self.rows = message.rows
         table = self.query_one("#models-table", DataTable)
         table.clear()
-        cells = [tuple(row.get(c) or "-" for c in COLUMNS) for row in message.rows]
-        fix_column_widths(table, cells)
-        for row, row_cells in zip(message.rows, cells, strict=True):
-            table.add_row(*row_cells, key=row["path"])
+        add_rows_fitted(
+            table, [(row["path"], [row.get(c) or "-" for c in COLUMNS]) for row in message.rows]
+        )
 
     def _selected_row(self) -> dict[str, Any] | None:
         table = self.query_one("#models-table", DataTable)

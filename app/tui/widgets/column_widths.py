@@ -26,3 +26,10 @@ def cell_width(cell: object) -> int:
     if isinstance(cell, Text):
         return cell.cell_len
     return Text.from_markup(cell if isinstance(cell, str) else str(cell)).cell_len
+
+
+def add_rows_fitted(table: DataTable[Any], rows: Sequence[tuple[str, Sequence[object]]]) -> None:
+    """Add (key, cells) rows to a table in one go, its columns first set to fit them."""
+    fix_column_widths(table, [cells for _, cells in rows])
+    for key, cells in rows:
+        table.add_row(*cells, key=key)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic.fields import FieldInfo
 
@@ -19,10 +19,31 @@ def literal_choices(annotation: Any) -> list[str] | None:
 
 
 def value_types(annotation: Any) -> tuple[Any, ...]:
-    """The types an annotation allows, None left out (`int | None` is `(int,)`)."""
+    """The types an annotation allows, None left out (`int | None` is `(int,)`), each
+    without its constraints (`Annotated[int, Field(ge=1)] | Literal["auto"]` is
+    `(int, Literal["auto"])`)."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return tuple(a for a in typing.get_args(annotation) if a is not type(None))
-    return (annotation,)
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return tuple(_bare(member) for member in members)
+    return (_bare(annotation),)
+
+
+def _bare(annotation: Any) -> Any:
+    if typing.get_origin(annotation) is Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
+def _constraints(field: FieldInfo) -> list[Any]:
+    """The field's own constraints and those of its members' `Annotated` types."""
+    members = typing.get_args(field.annotation) or (field.annotation,)
+    annotated = [m for m in members if typing.get_origin(m) is Annotated]
+    inner = [meta for m in annotated for info in typing.get_args(m)[1:] for meta in _metadata(info)]
+    return [*field.metadata, *inner]
+
+
+def _metadata(info: Any) -> list[Any]:
+    return list(info.metadata) if isinstance(info, FieldInfo) else [info]
 
 
 def metavar(allowed: tuple[Any, ...]) -> str:
@@ -42,7 +63,7 @@ def field_help(field: FieldInfo) -> str:
     text = field.description or ""
     bounds = [
         f"{symbol} {getattr(meta, key)}"
-        for meta in field.metadata
+        for meta in _constraints(field)
         for key, symbol in BOUNDS.items()
         if getattr(meta, key, None) is not None
     ]

@@ -124,7 +124,7 @@ class LlamaCppEngine(EngineAdapter):
             supports_embeddings=options.embeddings,
             token_count_path=token_count,
             metrics_path="/metrics" if runtime == LLAMA_SERVER else None,
-            slots=options.parallel if runtime == LLAMA_SERVER else 1,
+            slots=options.slots if runtime == LLAMA_SERVER else 1,
             liveness_path=None if runtime == LLAMA_SERVER else "/openapi.json",
             whole_answers_streamed=runtime == LLAMA_SERVER,
             native_endpoints=frozenset(native),
@@ -249,8 +249,8 @@ def server_args(
     """llama-server's arguments after the program; `threads` None leaves it to llama-server
     (a container's cores are not this machine's)."""
     args = [*model_args, "--alias", served_name, "--host", host, "--port", str(port)]
-    args += ["--ctx-size", str(options.ctx_size * options.parallel)]
-    args += ["--parallel", str(options.parallel), "--n-gpu-layers", str(options.n_gpu_layers)]
+    args += ["--ctx-size", str(options.ctx_size * options.slots)]
+    args += ["--parallel", str(options.slots), "--n-gpu-layers", str(options.n_gpu_layers)]
     if threads is not None:
         args += ["--threads", str(threads[0]), "--threads-batch", str(threads[1])]
     args += ["--batch-size", str(options.batch_size), "--ubatch-size", str(options.ubatch_size)]

@@ -4,13 +4,15 @@ llama-server's (or llama-cpp-python's server's) arguments."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from catalog.fit_split import MAX_DEVICES as MAX_SPLIT_DEVICES
 from engines.base import GpuPinning
-from profiles.resolver import EstimateKeys
+from profiles.resolver import SLOTS_WITHOUT_ESTIMATE, EstimateKeys
+
+SlotCount = Annotated[int, Field(ge=1, le=256)]
 
 KvCacheType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]
 
@@ -50,11 +52,10 @@ class LlamaCppOptions(GpuPinning):
     batch_size: int = Field(2048, ge=1, description="Logical batch size for prompt processing.")
     ubatch_size: int = Field(512, ge=1, description="Physical batch size (<= batch size).")
     flash_attn: Literal["auto", "on", "off"] = Field("auto", description="Flash attention.")
-    parallel: int = Field(
-        4,
-        ge=1,
-        le=256,
-        description="Requests decoded at once (llama-server slots; the Python server has one).",
+    parallel: SlotCount | Literal["auto"] = Field(
+        "auto",
+        description="Requests decoded at once (llama-server slots; the Python server has one). "
+        "auto: one per request expected at once, up to 8, as many as memory allows.",
     )
     cache_type_k: KvCacheType = Field("f16", description="KV cache type for K.")
     cache_type_v: KvCacheType = Field("f16", description="KV cache type for V.")
@@ -129,6 +130,12 @@ class LlamaCppOptions(GpuPinning):
         description="The GPU (index among the visible ones) that holds everything with "
         "split mode none, and the KV cache with row.",
     )
+
+    @property
+    def slots(self) -> int:
+        """The slots to start: `auto` is filled in by the launch plan (profiles.resolver),
+        and stands for its number without an estimate where no plan ran."""
+        return self.parallel if isinstance(self.parallel, int) else SLOTS_WITHOUT_ESTIMATE
 
     @model_validator(mode="after")
     def _ubatch_fits_batch(self) -> LlamaCppOptions:

@@ -4,6 +4,7 @@ streams for `hostbench launch` (llama-server, continuous batching) against
 against `llama-bench`'s tg rate with the same threads. Markdown on stdout.
 
     python -m devtools.concurrency_bench [--model ID] [--threads 2] [--llama-bench PATH]
+        [--as-launched]
 
 The baseline is started as its users start it, plus `--interrupt_requests False`: with its
 default it ends a running stream when another request arrives, so its answers would not be
@@ -199,8 +200,8 @@ def report(session: Session, launch: list[str], runtime: str) -> list[str]:
 
 
 def measure(args: argparse.Namespace, model: LocalModel, logs: Path) -> list[str]:
-    launch = [args.model, "--parallel", "8", "--threads", str(args.threads), "--ctx-size", "2048"]
-    launch += [*args.launch_option]
+    fixed = ["--parallel", "8", "--threads", str(args.threads), "--ctx-size", "2048"]
+    launch = [args.model, *([] if args.as_launched else fixed), *args.launch_option]
     server = BackgroundServer(launch, free_port(), logs / "server.stderr")
     baseline_port, baseline = free_port(), None
     try:
@@ -237,6 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="repetitions in one run")
     parser.add_argument(
         "--launch-option", action="append", default=[], help="extra `hostbench launch` flag"
+    )
+    parser.add_argument(
+        "--as-launched",
+        action="store_true",
+        help="ours as `hostbench launch MODEL` starts it here, no flags (its defaults, or the "
+        "model's tuned profile where one exists)",
     )
     args = parser.parse_args(argv)
     if args.llama_bench is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows.tuning.search import Reading, Step
+from workflows.tuning.search import CONFIRM, Reading, Step
 from workflows.tuning.tuner import TuneOutcome
 
 BAR_WIDTH = 28
@@ -51,6 +51,7 @@ def bar_chart(outcome: TuneOutcome) -> list[str]:
     entries += [
         (", ".join(f"{k}={v}" for k, v in t.change.items()) + (" *" if t.kept else ""), t.candidate)
         for t in result.trials
+        if t.setting != CONFIRM  # its figures are the default's and the tuned settings'
     ]
     entries.append(("tuned", result.summary(result.best)))
     width = max(len(label) for label, _ in entries)
@@ -76,11 +77,23 @@ def summary_lines(outcome: TuneOutcome) -> list[str]:
     chosen = ", ".join(f"{k}={v}" for k, v in outcome.options.items()) or "the defaults"
     lines = [
         f"default -> tuned: {loads}",
+        *_confirmation(outcome),
         f"tuned settings: {chosen}",
         f"profile {outcome.profile} written to {outcome.path} ({record.elapsed_s:.0f} s); "
         f"`hostbench launch {outcome.model}` uses it from now on",
     ]
     return lines + [f"not tried: {why}" for why in record.skipped]
+
+
+def _confirmation(outcome: TuneOutcome) -> list[str]:
+    """What measuring the best against the default once more said, where it was done."""
+    confirm = [t for t in outcome.result.trials if t.setting == CONFIRM]
+    if not confirm:
+        return []
+    trial = confirm[-1]
+    if trial.kept:
+        return [f"measured again against the default: {trial.why}"]
+    return [f"measured again, the best did not hold up ({trial.why}): the defaults stay"]
 
 
 def outcome_dict(outcome: TuneOutcome) -> dict[str, Any]:

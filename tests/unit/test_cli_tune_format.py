@@ -7,7 +7,7 @@ from pathlib import Path
 
 from app.cli.tune_format import bar_chart, step_text, summary_lines, trial_rows
 from profiles.tuned import TunedRecord
-from workflows.tuning.search import Reading, SearchResult, Step, Trial, key_of
+from workflows.tuning.search import CONFIRM, Reading, SearchResult, Step, Trial, key_of
 from workflows.tuning.tuner import TuneOutcome
 
 START = {"parallel": 4}
@@ -55,4 +55,18 @@ def test_summary_and_progress_lines() -> None:
     step = Step("parallel: parallel=8", 3, 20, 166.4, 133.6, phase="8 streams")
     assert step_text(step) == (
         "[4/20] parallel: parallel=8 (8 streams) - 166 s elapsed, 134 s of the budget left"
+    )
+
+
+def test_the_confirmation_is_a_row_and_a_summary_line_not_a_bar() -> None:
+    found = outcome()
+    confirm = Trial(CONFIRM, BEST, Reading({1: 2.4, 8: 2.8}), Reading({1: 2.6, 8: 2.9}),
+                    {1: 0.25, 8: 0.25}, False, "within noise: 1x +8% (noise 25%)")  # fmt: skip
+    found.result.trials.append(confirm)
+    assert trial_rows(found)[-1]["setting"] == CONFIRM
+    assert len(bar_chart(found)) == len(bar_chart(outcome()))
+    lines = summary_lines(found)
+    assert lines[1] == (
+        "measured again, the best did not hold up (within noise: 1x +8% (noise 25%)): "
+        "the defaults stay"
     )

@@ -7,6 +7,12 @@ noise is measured, not assumed: the default is measured twice before anything el
 every configuration measured more than once adds its spread (the largest spread seen,
 relative to the median, with a floor of `MIN_NOISE`).
 
+When the search has changed anything, the default and the best are measured once more,
+one after the other, and the best is kept only if, over all their readings, it still beats
+the default beyond the noise at one load and loses beyond it at neither (the `confirm`
+trial): a candidate that won one round during a busy minute does not become the launch
+profile. The descent leaves room in the budget for that step.
+
 The search knows nothing about engines: `measure` starts whatever it is given and returns
 a Reading, so tests replay recorded measurement sequences through it.
 """
@@ -23,6 +29,8 @@ from typing import Any
 Options = Mapping[str, Any]
 MIN_NOISE = 0.02
 """Below a 2 % difference two configurations are the same, however quiet the machine."""
+CONFIRM = "confirm"
+"""The last trial's setting: the best against the default, each measured once more."""
 
 
 @dataclass(frozen=True)
@@ -178,20 +186,40 @@ class Descent:
 
     async def run(self, start: Options, settings: Sequence[Setting]) -> SearchResult:
         result = SearchResult(dict(start), dict(start), {})
-        self.total = 2 + 2 * sum(len(s.changes) for s in settings)
+        self.total = 4 + 2 * sum(len(s.changes) for s in settings)
         try:
             if not await self._defaults(result):
                 result.stopped = _ran_out(settings, self.budget, "after one measurement")
                 return result
-            for index, setting in enumerate(settings):
-                for change in setting.changes:
-                    if not self._affords(2):
-                        result.stopped = _ran_out(settings[index:], self.budget)
-                        return result
-                    await self._trial(result, setting, change)
+            result.stopped = await self._descend(result, settings)
+            await self._confirm(result)
         except OutOfTime:
             result.stopped = f"the budget ({self.budget.seconds:.0f} s) ran out mid-measurement"
         return result
+
+    async def _descend(self, result: SearchResult, settings: Sequence[Setting]) -> str | None:
+        """Every setting's trials in turn; why it stopped early, or None."""
+        for index, setting in enumerate(settings):
+            for change in setting.changes:
+                if not self._affords(2 + 2):  # the trial, and room to confirm after it
+                    return _ran_out(settings[index:], self.budget)
+                await self._trial(result, setting, change)
+        return None
+
+    async def _confirm(self, result: SearchResult) -> None:
+        """The best against the default once more, over all their readings; the default
+        again where the best does not hold up."""
+        change = {k: v for k, v in result.best.items() if result.start.get(k) != v}
+        if not change:
+            return
+        await self._measure(result, result.start, f"{CONFIRM}: the default")
+        await self._measure(result, result.best, f"{CONFIRM}: the tuned settings")
+        default, best = result.summary(result.start), result.summary(result.best)
+        noise = noise_of(result.readings, self.loads)
+        kept, why = verdict(best, default, noise)
+        result.trials.append(Trial(CONFIRM, change, default, best, noise, kept, why))
+        if not kept:
+            result.best = dict(result.start)
 
     async def _defaults(self, result: SearchResult) -> bool:
         """Measure the default twice (its spread is the first noise figure); False when

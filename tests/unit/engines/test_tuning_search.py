@@ -15,6 +15,7 @@ import pytest
 
 from workflows.tuning.knobs import Machine, plan_settings
 from workflows.tuning.search import (
+    CONFIRM,
     MIN_NOISE,
     Budget,
     DefaultFailed,
@@ -74,17 +75,59 @@ def test_a_candidate_faster_beyond_the_noise_is_kept_and_becomes_the_incumbent()
             ({"parallel": 8, "flash_attn": "on"}, r(39.8, 127.0)),
             ({"parallel": 8}, r(40.1, 129.0)),
             ({"parallel": 8, "flash_attn": "off"}, r(30.0, 110.0)),
+            ({}, r(40.3, 90.5)),  # confirming: the default, then the best, once more
+            ({"parallel": 8}, r(40.1, 128.5)),
         ],
         seconds=10,
     )
     result, _ = run(replay, [SLOTS, FLASH])
     assert result.best == {**START, "parallel": 8}
-    assert [t.kept for t in result.trials] == [True, False, False]
+    assert [t.kept for t in result.trials] == [True, False, False, True]
     assert result.trials[0].why.startswith("faster")
     assert result.trials[1].why.startswith("within noise")
     assert result.trials[2].why.startswith("slower")
-    assert result.stopped is None
-    assert result.summary(result.best).tok_s[8] == pytest.approx(129.0)
+    confirm = result.trials[3]
+    assert (confirm.setting, dict(confirm.change)) == (CONFIRM, {"parallel": 8})
+    assert confirm.incumbent.tok_s[8] == pytest.approx(90.75), "the default's four readings"
+    assert confirm.why.startswith("faster")
+    assert result.stopped is None and not replay.sequence
+    assert result.summary(result.best).tok_s[8] == pytest.approx(128.75)
+
+
+def test_a_candidate_that_does_not_hold_up_when_measured_again_is_dropped() -> None:
+    """It won its round at 130 tok/s while the machine was quiet for it, then measured 60:
+    over its readings it is no faster than the default beyond the noise, so the tuned
+    profile keeps the default."""
+    replay = Replay(
+        [
+            ({}, r(40.0, 90.0)),
+            ({}, r(40.0, 90.0)),
+            ({}, r(40.0, 90.0)),
+            ({"parallel": 8}, r(40.0, 130.0)),
+            ({}, r(40.0, 88.0)),
+            ({"parallel": 8}, r(40.0, 60.0)),
+        ],
+        seconds=10,
+    )
+    result, _ = run(replay, [SLOTS])
+    assert [t.kept for t in result.trials] == [True, False]
+    assert result.trials[1].setting == CONFIRM
+    assert result.trials[1].why.startswith("within noise")
+    assert result.best == START
+
+
+def test_nothing_changed_needs_no_confirmation() -> None:
+    replay = Replay(
+        [
+            ({}, r(40.0, 90.0)),
+            ({}, r(40.0, 90.0)),
+            ({}, r(40.0, 90.0)),
+            ({"parallel": 8}, r(30.0, 60.0)),
+        ],
+        seconds=10,
+    )
+    result, _ = run(replay, [SLOTS])
+    assert [t.setting for t in result.trials] == ["parallel"] and not replay.sequence
 
 
 def test_a_gain_smaller_than_the_measured_spread_is_not_kept() -> None:
@@ -129,22 +172,22 @@ def test_a_failed_candidate_never_wins() -> None:
 
 
 def test_the_budget_stops_the_search_and_keeps_the_best_so_far() -> None:
-    """60 s budget, 10 s per measurement: the defaults (2) and two trials (4) fit; the
-    third trial would end past the budget, so it is not started."""
+    """60 s budget, 10 s per measurement: the defaults (2) and one trial (2) fit with room
+    to confirm (2) after it; a second trial would leave no room, so it is not started."""
     replay = Replay(
         [
             ({}, r(40.0, 90.0)),
             ({}, r(40.0, 90.0)),
             ({}, r(40.0, 90.0)),
             ({"parallel": 8}, r(40.0, 130.0)),
-            ({"parallel": 8}, r(40.0, 130.0)),
-            ({"parallel": 8, "flash_attn": "on"}, r(40.0, 129.0)),
+            ({}, r(40.0, 90.0)),
+            ({"parallel": 8}, r(40.0, 129.0)),
         ],
         seconds=10,
     )
     result, descent = run(replay, [SLOTS, FLASH], budget_s=60)
     assert result.best == {**START, "parallel": 8}
-    assert len(result.trials) == 2 and not replay.sequence
+    assert [t.setting for t in result.trials] == ["parallel", CONFIRM] and not replay.sequence
     assert result.stopped is not None and "flash_attn" in result.stopped
     assert descent.budget.elapsed_s <= 60
 

@@ -1,6 +1,7 @@
 """Benchmarking a model our server runs: the target, the context stored with each run
 (engine and version, every option, the model file and its sha256, the machine), the
-model's own tokenizer and the decode bound's inputs.
+model's own tokenizer and the decode bound's inputs (from a GGUF header, or for vLLM from
+the checkpoint's config.json and safetensors headers), or why there are none.
 
 Built from an engine's status (what `GET /api/engines` and `hostbench launch --json` say),
 so it works the same for a server started for the benchmark and for one already running.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,11 @@ from bench.cost import CostInputs
 from bench.limits import LimitInputs, device_bandwidth
 from bench.load import Target
 from bench.power import PowerFigure
+from bench.runs import BenchRun
 from catalog import InvalidModelFileError, LocalModels, read_gguf_info
 from catalog.fit import KV_TYPES
-from catalog.fit_decode import decode_reads
+from catalog.fit_decode import DecodeReads, decode_reads
+from catalog.fit_safetensors import checkpoint_decode_reads, checkpoint_dir
 from catalog.quant_types import ggml_value_bytes
 from control.api import EngineStatus
 from control.client import ControlClient
@@ -94,6 +98,7 @@ def engine_context(
         "model_origin": model.origin if model else None,
         "context_limit": status.context_limit,
         "options": dict(status.options),
+        "decode_reads": model_reads(status).as_dict(),
         "memory": {
             "estimate_bytes": status.memory_bytes,
             "estimate_basis": status.memory_basis,
@@ -128,33 +133,108 @@ def local_target(base_url: str, status: EngineStatus, eos_token_id: int | None) 
     )
 
 
-def limit_inputs(
-    status: EngineStatus, snapshot: MachineSnapshot, cost: CostDefaults
-) -> LimitInputs | None:
-    """What a decode step reads (catalog.fit_decode: active experts only, the header's head
-    widths, sliding windows) from the model's GGUF header; the device's bandwidth; the
-    engine's slots as the largest batch."""
+@dataclass(frozen=True)
+class ModelReads:
+    """What one decode step of the engine's model reads, or why that is unknown: stored
+    with each run so that `bench show` can give the true cause of a missing bound."""
+
+    reads: DecodeReads | None
+    basis: str
+    """Where the figures come from, or why there are none."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"known": self.reads is not None, "basis": self.basis}
+
+
+def model_reads(status: EngineStatus) -> ModelReads:
+    """A GGUF file's header (llama.cpp), else the checkpoint directory or cached Hugging
+    Face repo that vLLM serves (catalog.fit_safetensors)."""
     path = Path(status.model_path)
+    if path.is_file() or path.suffix.lower() == ".gguf":
+        return _gguf_reads(path, status.options)
+    directory = checkpoint_dir(status.model_path)
+    if directory is None:
+        return ModelReads(
+            None,
+            f"{status.model_path} is neither a GGUF file, a checkpoint directory nor a "
+            "Hugging Face repo in the local cache",
+        )
+    return _checkpoint_reads(directory, status.options)
+
+
+def _gguf_reads(path: Path, options: Mapping[str, Any]) -> ModelReads:
     try:
         info = read_gguf_info(path)
-    except (InvalidModelFileError, OSError):
-        return None
-    options = status.options
+    except (InvalidModelFileError, OSError) as exc:
+        return ModelReads(None, f"GGUF header unreadable: {exc}")
     k, v = cache_value_bytes(options, "cache_type_k"), cache_value_bytes(options, "cache_type_v")
     reads = decode_reads(info, k, v)
     if reads is None:
+        return ModelReads(None, f"{path.name}: the GGUF header lacks layer or head dimensions")
+    return ModelReads(reads, "GGUF header")
+
+
+def _checkpoint_reads(directory: Path, options: Mapping[str, Any]) -> ModelReads:
+    dtype = str(options.get("dtype") or "auto")
+    kv_dtype = str(options.get("kv_cache_dtype") or "auto")
+    try:
+        reads = checkpoint_decode_reads(directory, dtype, kv_dtype)
+    except InvalidModelFileError as exc:
+        return ModelReads(None, str(exc))
+    return ModelReads(reads, f"config.json and safetensors headers in {directory}")
+
+
+def limit_inputs(
+    status: EngineStatus, snapshot: MachineSnapshot, cost: CostDefaults
+) -> LimitInputs | None:
+    """What a decode step reads (active experts only, the stated head widths, sliding
+    windows; see `model_reads`); the device's bandwidth; the engine's slots as the largest
+    batch. None where the model's layout cannot be read."""
+    reads = model_reads(status).reads
+    if reads is None:
         return None
-    on_gpu = options.get("n_gpu_layers") not in (0, None) and bool(snapshot.gpus)
-    bandwidth = device_bandwidth(snapshot, cost.ram_bandwidth_gbps, use_gpu=on_gpu)
-    slots = options.get("parallel") if status.runtime == "llama-server" else 1
+    bandwidth = device_bandwidth(
+        snapshot, cost.ram_bandwidth_gbps, use_gpu=_on_gpu(status, snapshot)
+    )
     return LimitInputs(
         bandwidth,
         reads.weights_bytes,
         reads.kv_bytes_per_token,
-        slots,
+        _max_batch(status),
         reads.window_kv_bytes_per_token,
         reads.sliding_window,
     )
+
+
+def _on_gpu(status: EngineStatus, snapshot: MachineSnapshot) -> bool:
+    """vLLM runs on GPUs only; llama.cpp reads from a GPU where it offloads layers."""
+    if not snapshot.gpus:
+        return False
+    return status.engine == "vllm" or status.options.get("n_gpu_layers") not in (0, None)
+
+
+def _max_batch(status: EngineStatus) -> int | None:
+    """llama-server's slots, vLLM's `max_num_seqs` (None: its default, rarely reached)."""
+    if status.runtime == "llama-server":
+        return status.options.get("parallel")
+    if status.engine == "vllm":
+        return status.options.get("max_num_seqs")
+    return 1
+
+
+def no_bound_reason(run: BenchRun) -> str:
+    """Why a stored run has no decode bound. The bandwidth is always known (GPU facts, the
+    setting or the RAM probe), so the cause is the model or the run itself; runs stored
+    before the reason was recorded lacked a bound only when the layout was unreadable."""
+    engine = run.context.get("engine")
+    if not engine:
+        return "an outside endpoint, whose model's layout is unknown"
+    reads = engine.get("decode_reads") or {}
+    if reads.get("known") is False:
+        return f"the model's layout could not be read ({reads.get('basis')})"
+    if not run.metrics.completed:
+        return "no request completed"
+    return "the model's layout could not be read"
 
 
 def cost_inputs(cost: CostDefaults, power: PowerFigure) -> CostInputs:

@@ -20,7 +20,7 @@ from bench.runs import BenchRun, BenchRuns
 from errors import ExitCode
 from hardware import snapshot_from_dict
 from profiles import CostDefaults
-from workflows.bench_context import cost_inputs
+from workflows.bench_context import cost_inputs, no_bound_reason
 from workflows.benchmarking import effective_cost
 
 
@@ -108,7 +108,7 @@ def percentile_table(run: BenchRun) -> str:
 def decode_line(run: BenchRun) -> str:
     rate, limit = run.metrics.decode_tokens_per_s, run.decode_limit
     if limit is None:
-        return f"decode: {num(rate)} tok/s per stream (no bound: device bandwidth unknown)"
+        return f"decode: {num(rate)} tok/s per stream (no bound: {no_bound_reason(run)})"
     return (
         f"decode: {num(rate)} tok/s per stream; bound {num(limit.bound_tokens_per_s)} tok/s "
         f"({num(limit.percent_of_bound(rate), 0)} % of it) = {limit.bandwidth_gbps:g} GB/s "

@@ -9,13 +9,17 @@ The machine's time is split between input and output tokens by the share spent o
 (bench.metrics.prefill_share), and `tokens_per_s` is each kind's rate over its share: the
 hour is charged once, so `input x $in + output x $out` is what the run really cost.
 A rental includes its power; bought hardware adds electricity to its amortization.
+Energy per token, with its basis and the share attributed to serving, is bench.energy's.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from bench.energy import EnergyFigure, energy_per_output, given_power
+from bench.power import PowerFigure
 
 HOURS_PER_MONTH = 365 * 24 / 12
 
@@ -56,6 +60,15 @@ class CostInputs:
     utilization: float = 1.0
     watts: float | None = None
     watts_source: str = "unknown"
+    power: PowerFigure | None = None
+    """The whole figure `watts` came from, where the caller has it: its basis and idle
+    readings give the energy's serving share (bench.energy). Without it, the energy
+    figure rests on `watts` and `watts_source` alone."""
+
+    def power_figure(self) -> PowerFigure:
+        """What the energy figure rests on: the whole power figure where it came along,
+        else one rebuilt from the watts and their source (no idle readings in it)."""
+        return self.power or given_power(self.watts, self.watts_source)
 
     @property
     def basis(self) -> str:
@@ -85,6 +98,14 @@ class CostInputs:
         return electricity_usd_per_hour(self.watts or 0.0, self.electricity_usd_per_kwh or 0.0)
 
 
+def with_run_power(inputs: CostInputs, power: PowerFigure) -> CostInputs:
+    """The cost inputs with a stored run's whole power figure (basis, idle readings) where
+    that figure is the one in force; inputs whose watts a setting replaced stay as they are."""
+    if inputs.power is None and (power.watts, power.source) == (inputs.watts, inputs.watts_source):
+        return replace(inputs, power=power)
+    return inputs
+
+
 @dataclass(frozen=True)
 class TokenCost:
     """$/1M tokens of one kind, split into its parts."""
@@ -105,6 +126,8 @@ class RunCost:
     wh_per_mtok_output: float | None
     wh_per_mtok_total: float | None
     inputs: CostInputs
+    energy: EnergyFigure | None = None
+    """Wh per 1M output tokens with its basis, serving share, or why not available."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,6 +162,7 @@ def run_cost(
         wh_per_mtok_output=wh_per_mtok(watts, output_tokens_per_s) if watts is not None else None,
         wh_per_mtok_total=wh_per_mtok(watts, total_rate) if watts is not None else None,
         inputs=inputs,
+        energy=energy_per_output(inputs.power_figure(), output_tokens_per_s),
     )
 
 

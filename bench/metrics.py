@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.errors import BenchUsageError
 from bench.loadgen import StreamSample
-from bench.stats import summarize
+from bench.stats import summarize, union_seconds
 
 SLO_KEYS = ("ttft_ms", "tpot_ms", "e2e_ms")
 
@@ -152,16 +152,6 @@ def prefill_share(samples: Sequence[StreamSample], duration_s: float) -> tuple[f
             sample.engine_timings.prompt_ms if timed and sample.engine_timings else sample.ttft_ms
         )
         intervals.append((end - (length or 0.0) / 1000.0, end))
-    share = min(1.0, _union_s(intervals) / duration_s)
+    share = min(1.0, union_seconds(intervals) / duration_s)
     source = "engine prompt_ms" if timed else "TTFT (queueing included)"
     return share, f"{source}, overlapping prompt phases counted once, over wall time"
-
-
-def _union_s(intervals: list[tuple[float, float]]) -> float:
-    """Total length covered by the intervals."""
-    total, reach = 0.0, -math.inf
-    for start, end in sorted(intervals):
-        if end > reach:
-            total += end - max(start, reach)
-            reach = end
-    return total

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.energy import EnergyFigure, energy_per_output
 from bench.errors import BenchNotFoundError
 from bench.limits import DecodeLimit
 from bench.loadgen import EngineTimings, StreamSample
@@ -22,6 +23,12 @@ from storage import BenchRequestRecord, BenchRunRecord, Store
 
 SERIES_KEY = "series"
 """The context entry of a `bench --vary` run: {"name": "parallel=2", "vary": invocation id}."""
+
+
+ENERGY_KEY = "energy"
+"""The power record's entry with the run's Wh per 1M output tokens, its basis and its
+serving share as measured (bench.energy.EnergyFigure), for readers of the store; the run
+read back recomputes it from the figure."""
 
 
 class RunNotFoundError(BenchNotFoundError):
@@ -97,6 +104,11 @@ class BenchRun:
         return found if isinstance(found, dict) else {}
 
     @property
+    def energy(self) -> EnergyFigure:
+        """Wh per 1M output tokens from the power figure the run was measured with."""
+        return energy_per_output(self.power, self.metrics.output_throughput)
+
+    @property
     def input_tokens_per_s(self) -> float:
         m = self.metrics
         return self.total_input_tokens / m.duration_s if m.duration_s > 0 else math.nan
@@ -126,7 +138,7 @@ def _run_record(run: BenchRun) -> BenchRunRecord:
         prompts=run.prompts,
         metrics=m.as_dict(),
         context=run.context,
-        power=run.power.as_dict(),
+        power={**run.power.as_dict(), ENERGY_KEY: run.energy.as_dict()},
         decode_limit=run.decode_limit.as_dict() if run.decode_limit else None,
         prefill=run.prefill,
     )

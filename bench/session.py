@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.energy import with_idle_time
 from bench.errors import BenchUsageError
 from bench.limits import LimitInputs
 from bench.load import CLIENT_TIMEOUT, LoadResult, Target, request_body, run_load
@@ -146,7 +147,7 @@ class _Sweep:
             prompts=self.prompts.params,
             metrics=metrics,
             context=self.context,
-            power=power,
+            power=with_idle_time(power, result.samples, result.duration_s),
             decode_limit=limit,
             prefill={"share": share, "source": share_source},
             samples=result.samples,

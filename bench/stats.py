@@ -24,3 +24,13 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
     summary = {f"p{q}": percentile(values, q) for q in PERCENTILES}
     summary["mean"] = sum(values) / len(values) if values else math.nan
     return summary
+
+
+def union_seconds(intervals: Sequence[tuple[float, float]]) -> float:
+    """Total length covered by the intervals, overlaps counted once."""
+    total, reach = 0.0, -math.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total

@@ -246,4 +246,5 @@ def cost_inputs(cost: CostDefaults, power: PowerFigure) -> CostInputs:
         utilization=cost.utilization or 1.0,
         watts=power.watts,
         watts_source=power.source,
+        power=power,
     )

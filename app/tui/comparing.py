@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.display.compare_rows import footer_lines, hosted_cells, local_row
-from app.display.cost import electricity_inputs, hourly_inputs
+from app.display.cost import electricity_inputs, energy_cell, hourly_inputs
 from app.display.curve_chart import cheaper_lines, curve_charts
 from app.display.numbers import num, usd
 from bench.comparison import Comparison, HostedRow
@@ -133,7 +133,7 @@ def local_cells(comparison: Comparison) -> dict[str, Any]:
     """`hostbench compare`'s row for this machine, with the energy per 1M output tokens."""
     cells = local_row(comparison)
     cells["group"] = f"{HERE}, conc {comparison.local.concurrency}"
-    cells["Wh/1M out"] = num(comparison.local.cost.wh_per_mtok_output, 0)
+    cells["Wh/1M out"] = energy_cell(comparison.local.cost.energy)
     return cells
 
 

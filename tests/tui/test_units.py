@@ -160,6 +160,26 @@ def test_dashboard_cost_is_the_machines_hour_over_the_last_minutes_tokens() -> N
     assert "no tokens in the last minute" in cost_line(idle)
 
 
+def test_dashboard_energy_is_the_minutes_power_over_its_output_tokens() -> None:
+    from app.display.cost import live_energy_line
+    from app.tui.link import Poller
+    from app.tui.screens.dashboard import current_cost
+    from profiles import CostDefaults
+    from tests.tui.replay import ReplayClient
+
+    client = ReplayClient.load()  # a real server's poll on a CPU VM: no power reading
+    view = Poller(client, lambda: client.polled_at).poll()
+    models = [e.name for e in view.engines]
+    powered = current_cost(view, models, CostDefaults(power_w=100.0))
+    wh = 100.0 / (powered.output_tokens_per_s * 3600.0) * 1e6
+    line = live_energy_line(powered.power, powered.output_tokens_per_s, "the last minute")
+    assert line == f"energy: {wh:,.1f} Wh/1M output tokens (assumed, not measured; idle included)"
+    unknown = current_cost(view, models, CostDefaults())
+    assert live_energy_line(unknown.power, unknown.output_tokens_per_s, "x") == (
+        "energy: not available (no energy counter, no power reading, no cost.power_w)"
+    )
+
+
 def test_an_idle_ttl_is_empty_or_seconds_above_zero() -> None:
     assert seconds("  ") is None
     assert seconds("90") == 90.0 and seconds("0.5") == 0.5

@@ -1,6 +1,7 @@
 """5 Dashboard: per-model TTFT, TPOT, tokens/s and error rate over time, with each engine's
-memory, the machine's power and what the current traffic costs per 1M output tokens;
-figures from the server's live metrics, else the gateway's per-request records."""
+memory, the machine's power, and what the current traffic costs per 1M output tokens in
+dollars and in watt-hours; figures from the server's live metrics, else the gateway's
+per-request records."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Label, Static
 
+from app.display.cost import live_energy_line
 from app.tui import live, readings
 from app.tui.link import ServerView
 from app.tui.present import NA, cost_line, gib, human_bytes, ms, percent, rate, watts
@@ -104,6 +106,7 @@ class DashboardScreen(WorkbenchScreen):
     def compose_body(self) -> ComposeResult:
         yield Label("", id="dashboard-summary", classes="summary")
         yield Label("", id="dashboard-cost", classes="summary", markup=False)
+        yield Label("", id="dashboard-energy", classes="summary", markup=False)
         with VerticalScroll(id="dashboard-scroll"):
             with Vertical(id="machine-card", classes="card"):
                 yield Meter("power", id="power")
@@ -153,6 +156,8 @@ class DashboardScreen(WorkbenchScreen):
         app: Any = self.app
         cost = current_cost(view, served, self.cost or app.deps.settings.cost)
         self.query_one("#dashboard-cost", Label).update(cost_line(cost))
+        energy = live_energy_line(cost.power, cost.output_tokens_per_s, "the last minute")
+        self.query_one("#dashboard-energy", Label).update(energy)
         self._show_machine(view)
 
     def _show_machine(self, view: ServerView) -> None:

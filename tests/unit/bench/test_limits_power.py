@@ -20,9 +20,7 @@ from bench.power import (
     UNKNOWN_POWER,
     PowerFigure,
     PowerMeter,
-    _Counters,
     fallback_power,
-    measured_watts,
     power_over,
     with_current_setting,
 )
@@ -72,22 +70,14 @@ def test_gpu_bandwidth_comes_from_the_facts_table() -> None:
     assert figure.method == "tdp" and figure.watts == snapshot.gpus[0].facts.tdp_w  # type: ignore[union-attr]
 
 
-def test_measured_watts_from_energy_counters() -> None:
-    start = _Counters(10.0, (1_000_000, None), 5_000_000)
-    end = _Counters(20.0, (3_000_000, None), 55_000_000)
-    figure = measured_watts(start, end)
-    assert figure is not None and figure.method == "measured"
-    assert figure.watts == pytest.approx((2000.0 + 50.0) / 10.0)  # 2 kJ GPU + 50 J RAPL
-    assert "NVML" in figure.source and "RAPL" in figure.source
-    assert measured_watts(start, _Counters(20.0, (1_000_000, None), 5_000_000)) is None
-
-
 def test_no_counter_and_no_gpu_falls_back_to_the_setting_then_unknown() -> None:
     assert fallback_power(None, 12.5) == PowerFigure(12.5, "setting", SETTING_SOURCE)
     assert fallback_power(None, None) is UNKNOWN_POWER
     assert with_current_setting(UNKNOWN_POWER, 20.0).watts == 20.0
-    measured = PowerFigure(300.0, "measured", "measured: NVML")
+    measured = PowerFigure(300.0, "measured", "energy counter: NVIDIA GPU 0")
     assert with_current_setting(measured, 20.0) is measured
+    sampled = PowerFigure(300.0, "sampled", "sampled power, integrated: NVIDIA GPU 0")
+    assert with_current_setting(sampled, 20.0) is sampled  # a measurement too
 
 
 def test_power_meter_on_this_machine_says_where_its_figure_comes_from() -> None:
@@ -97,7 +87,7 @@ def test_power_meter_on_this_machine_says_where_its_figure_comes_from() -> None:
         figure = meter.stop()
     finally:
         meter.close()
-    assert figure.method in ("measured", "tdp", "setting")
+    assert figure.method in ("measured", "sampled", "tdp", "setting")
     assert figure.watts is not None and figure.source
 
 
@@ -114,7 +104,10 @@ def test_power_over_a_sampler_window_uses_the_counters_at_both_ends() -> None:
     figure = power_over([start, middle, end], power_setting_w=50.0)
     assert figure.method == "measured"
     assert figure.watts == pytest.approx(18_000.0 / 60.0)  # 18 kJ over 60 s
-    # one reading, or counters that did not move: the setting, then the GPU's TDP
+    # counters that did not move: the GPU's recorded power draw (24.05 W), integrated
+    still = power_over([start, middle], None)
+    assert still.method == "sampled" and still.watts == pytest.approx(24.05)
+    # one reading: the setting, then the GPU's TDP
     assert power_over([end], 50.0) == PowerFigure(50.0, "setting", SETTING_SOURCE)
-    assert power_over([start, middle], None).method == "tdp"
+    assert power_over([end], None).method == "tdp"
     assert power_over([], None) is UNKNOWN_POWER

@@ -77,6 +77,25 @@ def test_runs_round_trip_with_their_requests(tmp_path: Path) -> None:
         runs.get(run_id + 100)
 
 
+def test_the_record_holds_the_energy_per_token_and_its_basis(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    power = PowerFigure(
+        300.0, "measured", "energy counter: NVIDIA GPU 0, 2 s", seconds=2.0, idle_w=60.0, idle_s=0.5
+    )
+    run_id = BenchRuns(store).add(replace(make_run(), power=power))
+    stored = store.bench_runs(run_id=run_id, limit=1)[0].power["energy"]
+    # 16 output tokens in 2.0 s = 8 tok/s: 300 W / (8 x 3600) x 1e6 Wh per 1M output tokens
+    whole = 300.0 / (8.0 * 3600.0) * 1e6
+    assert stored["wh_per_mtok_output"] == pytest.approx(whole)
+    assert stored["basis"] == "measured" and stored["label"] == "energy counter"
+    # idle 60 W x 0.5 s = 30 J of the 600 J taken off
+    assert stored["serving_wh_per_mtok_output"] == pytest.approx(whole * (1 - 30.0 / 600.0))
+    back = BenchRuns(store).get(run_id)
+    assert back.power == power and back.energy.as_dict() == stored
+    unknown = BenchRuns(store).add(replace(make_run(), power=PowerFigure(None, "unknown", "none")))
+    assert store.bench_runs(run_id=unknown, limit=1)[0].power["energy"]["why"] == "none"
+
+
 def test_newest_group_and_filters(tmp_path: Path) -> None:
     runs = BenchRuns(Store(tmp_path / "s.sqlite"))
     runs.add(make_run(1, "old", at=1.0))

@@ -6,8 +6,10 @@ import argparse
 import json
 import shlex
 from collections.abc import Sequence
+from pathlib import Path
 
 from app.cli.context import CliContext, add_server_address
+from app.cli.exit_codes import CliUsageError
 from app.cli.options import add_model_options, given_options
 from app.cli.output import note, print_table
 from app.cli.progress import ByteProgress
@@ -64,6 +66,13 @@ def build_parser(adapter: EngineAdapter) -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="print the resolved options and why, then exit without starting anything",
+    )
+    parser.add_argument(
+        "--machine",
+        type=Path,
+        metavar="FILE",
+        help="with --dry-run: plan for a machine snapshot (JSON from `hostbench gpus --json` "
+        "there) instead of this machine, as `hostbench fit --machine` does",
     )
     add_server_address(parser)
     add_model_options(parser, adapter.Options, f"{adapter.display_name} options")
@@ -138,11 +147,14 @@ def _order(args: argparse.Namespace) -> LaunchOrder:
     )
 
 
-def _dry_run(ctx: CliContext, order: LaunchOrder, as_json: bool) -> int:
-    from app.cli.fitting import report_dict, resolution_rows
+def _dry_run(ctx: CliContext, order: LaunchOrder, as_json: bool, machine: Path | None) -> int:
+    """The plan without starting anything; for this machine, or for the snapshot in
+    `machine` (read as `hostbench fit --machine` reads it)."""
+    from app.cli.fitting import machine_snapshot, report_dict, resolution_rows
 
     launcher = Launcher(ctx.settings, ctx.locations, ctx.open_store())
-    plan = launcher.plan(order)
+    snapshot = None if machine is None else machine_snapshot(machine, ctx.locations.models_dir)
+    plan = launcher.plan(order, snapshot=snapshot)
     for line in launcher.notes:
         note(line)
     resolution, report = plan.resolution, plan.resolution.report
@@ -158,7 +170,7 @@ def _dry_run(ctx: CliContext, order: LaunchOrder, as_json: bool) -> int:
             "refusal": plan.refusal,
         }))  # fmt: skip
     else:
-        chosen = "" if order.profile else " (matches this machine)"
+        chosen = "" if order.profile else f" (matches {'that' if machine else 'this'} machine)"
         print(f"engine: {plan.engine}")
         print(f"profile: {' -> '.join(resolution.profile.chain)}{chosen}")
         if report is not None:
@@ -197,7 +209,12 @@ def run(argv: Sequence[str]) -> int:
     ctx = CliContext.from_args(args)
     order = _order(args)
     if args.dry_run:
-        return _dry_run(ctx, order, args.json)
+        return _dry_run(ctx, order, args.json, args.machine)
+    if args.machine is not None:
+        raise CliUsageError(
+            "--machine only plans: add --dry-run to see what would run on that machine "
+            "(a launch always runs here)"
+        )
     client = ControlClient(ctx.settings, ctx.locations)
     if client.probe() is not None:
         return _attach(client, order, args.json)

@@ -3,11 +3,15 @@
 tests run. A call whose figure a reading lacks raises AmdSmiException, as amdsmi does for a
 figure the GPU does not support.
 
-Readings come as the amd-smi CLI's or rocm-smi's JSON (tests/fixtures/amd, each with its
-source) and are turned into what the Python API's calls return."""
+Readings come as the amd-smi CLI's JSON or default view, or rocm-smi's JSON
+(tests/fixtures/amd, each with its source), and are turned into what the Python API's calls
+return: amd-smi is written on that module (amdsmi_cli/amdsmi_commands.py imports
+amdsmi.amdsmi_interface) and prints what its calls return, with units added
+(`{"value": 42, "unit": "%"}` in JSON, MB of 2^20 bytes for memory in text)."""
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Mapping
 from types import SimpleNamespace
@@ -82,3 +86,54 @@ def from_rocm_smi(card: Mapping[str, str], market_name: str | None = None) -> di
             "mm_activity": "N/A",
         }
     return calls
+
+
+MIB = 1 << 20
+GIB = 1 << 30
+_DEFAULT_VIEW_GPU = re.compile(
+    r"^\| \S+\s+(?P<name>.+?) \| (?P<umc>\d+) %\s+(?P<temp>\d+) °C\s+\S+\s+"
+    r"(?P<power>\d+)/(?P<cap>\d+) W \|\n"
+    r"\|\s+(?P<gpu>\d+)\s.*\| (?P<gfx>\d+) %\s+\S+\s+(?P<used>\d+)/(?P<total>\d+) MB \|$",
+    re.M,
+)
+_DEFAULT_VIEW_PROCESS = re.compile(
+    r"^\|\s+(?P<gpu>\d+)\s+(?P<pid>\d+)\s+(?P<name>\S+)\s+\S+ \w?B\s+(?P<vram>[\d.]+) GB\s", re.M
+)
+_DEFAULT_VIEW_DRIVER = re.compile(r"amdgpu version: (\S+)")
+
+
+def from_amd_smi_default(lines: list[str]) -> list[dict[str, Any]]:
+    """`amd-smi` (the default view of AMD SMI 26, ROCm 7.0) as the Python API's answers,
+    one dict per GPU: the view prints the library's figures (MB of 2^20 bytes, W, %)."""
+    text = "\n".join(lines)
+    driver = _DEFAULT_VIEW_DRIVER.search(text)
+    version = driver.group(1) if driver else None
+    devices = [_default_view_gpu(match, version) for match in _DEFAULT_VIEW_GPU.finditer(text)]
+    for process in _DEFAULT_VIEW_PROCESS.finditer(text):
+        vram = round(float(process["vram"]) * GIB)  # the CLI rounds to 0.1 GB
+        entry = {
+            "pid": int(process["pid"]),
+            "name": process["name"],
+            "memory_usage": {"vram_mem": vram},
+        }
+        devices[int(process["gpu"])].setdefault("amdsmi_get_gpu_process_list", []).append(entry)
+    return devices
+
+
+def _default_view_gpu(match: re.Match[str], driver: str | None) -> dict[str, Any]:
+    return {
+        "amdsmi_get_gpu_asic_info": {"market_name": match["name"]},
+        "amdsmi_get_gpu_driver_info": {"driver_version": driver},
+        "amdsmi_get_gpu_memory_total": int(match["total"]) * MIB,
+        "amdsmi_get_gpu_memory_usage": int(match["used"]) * MIB,
+        "amdsmi_get_power_info": {
+            "socket_power": int(match["power"]),
+            "power_limit": int(match["cap"]),
+        },
+        "amdsmi_get_gpu_activity": {
+            "gfx_activity": int(match["gfx"]),
+            "umc_activity": int(match["umc"]),
+            "mm_activity": "N/A",
+        },
+        "amdsmi_get_temp_metric": int(match["temp"]),
+    }

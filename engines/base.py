@@ -15,6 +15,7 @@ from profiles import EngineSettings, Locations
 from profiles.resolver import EstimateKeys
 
 if TYPE_CHECKING:
+    from catalog.placement import Placement
     from hardware import MachineSnapshot
     from profiles.resolver import Resolution
 
@@ -87,6 +88,19 @@ class MemoryPlan:
     """Why the launch cannot fit, with the fix; None when it can."""
     on_gpu: bool = False
     """The figure is GPU memory (compared with the process's VRAM), else RAM (its RSS)."""
+
+
+@dataclass(frozen=True)
+class OffloadCheck:
+    """Whether the program that will serve can put layers on a GPU, as that program says:
+    a Mac is Apple silicon whichever llama.cpp build runs on it, and a CPU-only build
+    offloads nothing (README "What each accelerator gets")."""
+
+    refusal: str | None = None
+    """Why it cannot, e.g. 'this build has no GPU backend: /usr/local/bin/llama-server'
+    (shown after the engine's name); None when it can, or when it could not be asked."""
+    note: str | None = None
+    """Said to the user when it could not be asked; the GPUs found are then used as before."""
 
 
 @dataclass(frozen=True)
@@ -217,11 +231,18 @@ class EngineAdapter(ABC):
         placement = report.placement
         if placement.gpus:
             need = placement.gpu_bytes
-            where = f"VRAM, {placement.n_gpu_layers} of {report.shape.n_layers + 1} layers"
+            layers = f"{placement.n_gpu_layers} of {report.shape.n_layers + 1} layers"
+            where = f"{_gpu_memory_name(placement)}, {layers}"
         else:
             need, where = placement.ram.need_bytes, "RAM"
         basis = f"fit estimate: {need / GIB:.2f} GiB of {where}"
         return MemoryPlan(need, basis, resolution.refusal, on_gpu=bool(placement.gpus))
+
+    def offload_check(self) -> OffloadCheck:
+        """Whether the runtime this adapter will start can use the machine's GPUs. By
+        default nothing is asked: the GPUs found are planned for, and the engine refuses
+        at launch what it cannot run."""
+        return OffloadCheck()
 
     def finalize(self, options: EngineOptions, snapshot: MachineSnapshot) -> EngineOptions:
         """Options with every `auto` that depends on the machine decided, for launching."""
@@ -238,3 +259,11 @@ class EngineAdapter(ABC):
         raise UnsupportedExportError(
             f"{self.display_name} cannot be exported; export supports llama.cpp and vllm"
         )
+
+
+def _gpu_memory_name(placement: Placement) -> str:
+    """What the GPU figure is taken from: a Mac's GPU has no VRAM of its own, but the share
+    of unified memory that macOS lets Metal use (catalog/placement.py, `_unified_device`)."""
+    if all(use.device.unified for use in placement.gpus):
+        return "unified memory (GPU budget)"
+    return "VRAM"

@@ -32,7 +32,7 @@ from control.requests import refuse_masked_secrets
 from engines.base import EngineAdapter, EngineOptions, MemoryPlan
 from engines.registry import load_engine
 from engines.supervisor import LaunchRequest
-from hardware import MachineSnapshot, discover
+from hardware import BackendStatus, MachineSnapshot, discover
 from profiles import Locations, Settings
 from profiles.library import ProfileLibrary
 from profiles.planning import load_library, plan_options, shape_before_pull, shape_for_file
@@ -185,12 +185,16 @@ class Launcher:
         *,
         snapshot: MachineSnapshot | None = None,
         remote: bool = True,
+        here: bool | None = None,
     ) -> Plan:
         """The options `order` would run with, each with its reason, and the memory it
         would hold. Without `model` nothing is downloaded: the estimate uses the best facts
         at hand, the header over HTTP only with `remote`. `snapshot`: the machine as read
-        already (else it is read now)."""
-        return self._plan(self._scope(order, snapshot, remote), model)
+        already (else it is read now). `here`: whether that machine is this one, so that
+        the engine's own program here decides which of its GPUs count (default: only when
+        the machine is read now; `launch --dry-run --machine` plans for another one)."""
+        here = snapshot is None if here is None else here
+        return self._plan(self._scope(order, snapshot, remote, here), model)
 
     def prepare(
         self,
@@ -203,7 +207,7 @@ class Launcher:
         """Plan `order` and check what it would run. A model not here is planned from the
         facts at hand first (refused before any download if it cannot fit), then planned
         again from its own file once downloaded; a model here is planned once."""
-        scope = self._scope(order, None)
+        scope = self._scope(order, None, here=True)
         adapter = scope.adapter
         refuse_masked_secrets(adapter.parse_options(order.options))  # before any download
         model = self._locate(scope) or self._here(order.model)
@@ -242,12 +246,39 @@ class Launcher:
         return self._resolve(scope, snapshot, self._locate(scope))
 
     def _scope(
-        self, order: LaunchOrder, snapshot: MachineSnapshot | None, remote: bool = True
+        self,
+        order: LaunchOrder,
+        snapshot: MachineSnapshot | None,
+        remote: bool = True,
+        here: bool = False,
     ) -> _Scope:
         library = self.load_profiles()
         adapter = self.adapter(order, library)
         snapshot = snapshot or discover(self.locations.models_dir)
+        snapshot = self._usable_by(adapter, snapshot) if here else snapshot
         return _Scope(order, adapter, snapshot, library, remote)
+
+    def _usable_by(self, adapter: EngineAdapter, snapshot: MachineSnapshot) -> MachineSnapshot:
+        """This machine as the program that will serve can use it: a CPU-only llama.cpp
+        build on a Mac or a GPU machine offloads nothing, so the plan gets no GPU (the
+        profile matches a machine without GPU, and a note says why). A program that cannot
+        be asked keeps the GPUs found, as before, with a note."""
+        if not snapshot.gpus:
+            return snapshot
+        check = adapter.offload_check()
+        if check.refusal is None:
+            self._note(check.note)
+            return snapshot
+        names = ", ".join(g.name for g in snapshot.gpus)
+        engine = adapter.display_name
+        self._note(f"planned without the GPUs found ({names}): {engine}: {check.refusal}")
+        status = BackendStatus(engine, available=False, reason=check.refusal)
+        return replace(snapshot, gpus=(), backends=(status,))
+
+    def _note(self, line: str | None) -> None:
+        """Tell the user `line` once per launcher (a plan and its launch may both find it)."""
+        if line is not None and line not in self.notes:
+            self.notes.append(line)
 
     def _early_plan(self, scope: _Scope, here: LocalModel | None) -> Plan | None:
         """The plan before any download, refusing what will not fit; a model that is not

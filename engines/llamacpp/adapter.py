@@ -23,9 +23,11 @@ from engines.base import (
     EngineAdapter,
     EngineOptions,
     LaunchSpec,
+    OffloadCheck,
 )
 from engines.errors import EngineUnavailableError, UnsupportedOptionError
 from engines.llamacpp import build
+from engines.llamacpp.devices import no_backend, server_offload_check, unasked
 from engines.llamacpp.options import LlamaCppOptions
 from hardware import physical_core_count
 
@@ -82,6 +84,18 @@ class LlamaCppEngine(EngineAdapter):
         ]
         found.extend(sorted(built, key=lambda p: -p.stat().st_mtime))
         return found
+
+    def offload_check(self) -> OffloadCheck:
+        """Asked of the program that will serve, not of the machine: a llama-server the
+        user supplied (settings or PATH) may be a CPU-only build on a Mac."""
+        try:
+            runtime = self.runtime()
+        except EngineUnavailableError:
+            return OffloadCheck()  # the launch itself reports that nothing can run
+        if runtime == PYTHON_SERVER:
+            return _python_offload_check()
+        assert self.llama_server is not None
+        return server_offload_check(self.llama_server, self.locations.build_dir)
 
     def runtime(self) -> str:
         if self.settings.prefer_llama_server and self.llama_server is not None:
@@ -307,6 +321,15 @@ def draft_flags(options: LlamaCppOptions) -> list[str]:
 
 def _memory_flags(options: LlamaCppOptions) -> list[str]:
     return (["--mlock"] if options.mlock else []) + ([] if options.mmap else ["--no-mmap"])
+
+
+def _python_offload_check() -> OffloadCheck:
+    where = f"llama-cpp-python in {sys.executable}"
+    try:
+        offloads = _python_gpu_offload()
+    except (ImportError, OSError, AttributeError) as error:
+        return OffloadCheck(note=unasked(where, str(error)))
+    return OffloadCheck() if offloads else OffloadCheck(refusal=no_backend(where))
 
 
 def _python_gpu_offload() -> bool:

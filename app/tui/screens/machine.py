@@ -25,7 +25,7 @@ from app.tui.widgets.changing_text import ChangingText
 from app.tui.widgets.meter import Meter
 
 if TYPE_CHECKING:
-    from hardware import MachineSnapshot
+    from hardware import GpuSnapshot, MachineSnapshot
 
 History = tuple["MachineSnapshot", ...]
 SHOWN = 160
@@ -99,13 +99,29 @@ class GpuCard(Card):
             pick(history, self.index, lambda x: x.temperature_c),
             NA if g.temperature_c is None else f"{g.temperature_c:.0f} °C",
         )
-        facts = g.facts
-        bandwidth = (
-            f" · {facts.memory_bandwidth_gbps:.0f} GB/s"
-            if facts and facts.memory_bandwidth_gbps
-            else ""
-        )
-        self.titles(subtitle=f"driver {g.driver_version or NA}{bandwidth}")
+        self.titles(subtitle=gpu_subtitle(g))
+
+
+def gpu_subtitle(gpu: GpuSnapshot) -> str:
+    """A GPU card's subtitle. A Mac's GPU reports no driver version; what matters there is
+    the share of unified memory macOS lets Metal use, as the fit uses it. The memory meter
+    above is out of that share, so the subtitle says where it comes from (the macOS default
+    or `iogpu.wired_limit_mb`), which fits the card where the figure and its basis would
+    not ("Metal budget: macOS default, two-thirds of 32 GiB")."""
+    facts = gpu.facts
+    bandwidth = (
+        f" · {facts.memory_bandwidth_gbps:.0f} GB/s"
+        if facts and facts.memory_bandwidth_gbps
+        else ""
+    )
+    if not gpu.unified_memory:
+        return f"driver {gpu.driver_version or NA}{bandwidth}"
+    share = "Metal budget" if gpu.vendor == "Apple" else "GPU budget"
+    if gpu.gpu_budget_bytes is None:
+        return f"{share} unknown: counted as RAM{bandwidth}"
+    if gpu.gpu_budget_basis is None:
+        return f"{share} {gib(gpu.gpu_budget_bytes)}{bandwidth}"
+    return f"{share}: {gpu.gpu_budget_basis}{bandwidth}"
 
 
 class NoGpuCard(Card):

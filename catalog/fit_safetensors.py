@@ -22,6 +22,10 @@ gives the attention layout. The rules are fit_decode's, in Hugging Face's naming
 - Sliding-window layers (`layer_types`, else `sliding_window_pattern`, else every layer
   when a `sliding_window` is set and not switched off by `use_sliding_window: false`) read
   at most `sliding_window` tokens of their cache.
+- A multimodal checkpoint (Gemma 3 4B and up) keeps the language model's settings under
+  `text_config`, and only those that differ from its config class's defaults; those
+  defaults fill the rest. Its vision tower and projector run once per image, not per
+  token, so their tensors are not read by a decode step.
 """
 
 from __future__ import annotations
@@ -50,6 +54,22 @@ DTYPE_BYTES = {"half": 2, "float16": 2, "bfloat16": 2, "float": 4, "float32": 4}
 FP8_KV = frozenset({"fp8", "fp8_e4m3", "fp8_e5m2"})
 EXPERT_COUNT_KEYS = ("num_experts", "num_local_experts", "n_routed_experts")
 EXPERTS_USED_KEYS = ("num_experts_per_tok", "experts_per_token")
+VISION_TENSOR = re.compile(
+    r"(?:^|\.)(?:vision_tower|vision_model|visual|multi_modal_projector|audio_tower)\."
+)
+TEXT_DEFAULTS_BY_MODEL_TYPE: Mapping[str, Mapping[str, Any]] = {
+    "gemma3_text": {
+        "num_hidden_layers": 26,
+        "hidden_size": 2304,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "sliding_window": 4096,
+        "sliding_window_pattern": 6,
+    },
+}
+"""What a sparse config.json leaves to its config class: Gemma3TextConfig's defaults in
+transformers (src/transformers/models/gemma3/configuration_gemma3.py at 008f5c8c)."""
 SWA_PATTERN_BY_MODEL_TYPE = {"gemma2": 2, "gemma3_text": 6}
 """Where a config names a window but neither `layer_types` nor a pattern: transformers'
 Gemma 2 slides every other layer (`is_sliding = not bool(layer_idx % 2)`), Gemma3TextConfig
@@ -120,7 +140,16 @@ def _read_config(directory: Path) -> dict[str, Any]:
         raise InvalidModelFileError(f"{directory}: {CONFIG_FILE} unreadable: {exc}") from exc
     if not isinstance(config, dict):
         raise InvalidModelFileError(f"{directory}: {CONFIG_FILE} is not a JSON object")
-    return config
+    return language_config(config)
+
+
+def language_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The language model's settings: a multimodal checkpoint's `text_config` over its top
+    level, and its config class's defaults under both."""
+    text = config.get("text_config")
+    merged = {**config, **text} if isinstance(text, dict) else dict(config)
+    defaults = TEXT_DEFAULTS_BY_MODEL_TYPE.get(str(merged.get("model_type")), {})
+    return {**defaults, **merged}
 
 
 def _stored_bytes(offsets: tuple[int, int]) -> int:
@@ -146,6 +175,8 @@ def decode_weights_bytes(checkpoint: Checkpoint, float_bytes: int = 2) -> int:
     quantized = "quantization_config" in checkpoint.config
     total = 0.0
     for tensor in checkpoint.tensors:
+        if VISION_TENSOR.search(tensor.name):
+            continue
         if not tied and EMBEDDING_TENSOR.search(tensor.name):
             continue
         size = tensor.n_bytes

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bench.cost import CostInputs
-from bench.limits import LimitInputs, device_bandwidth
+from bench.limits import Bandwidth, LimitInputs, device_bandwidth
 from bench.load import Target
 from bench.power import PowerFigure
 from bench.runs import BenchRun
@@ -197,7 +197,7 @@ def limit_inputs(
         snapshot, cost.ram_bandwidth_gbps, use_gpu=_on_gpu(status, snapshot)
     )
     return LimitInputs(
-        bandwidth,
+        _across(bandwidth, _tensor_parallel(status)),
         reads.weights_bytes,
         reads.kv_bytes_per_token,
         _max_batch(status),
@@ -211,6 +211,22 @@ def _on_gpu(status: EngineStatus, snapshot: MachineSnapshot) -> bool:
     if not snapshot.gpus:
         return False
     return status.engine == "vllm" or status.options.get("n_gpu_layers") not in (0, None)
+
+
+def _tensor_parallel(status: EngineStatus) -> int:
+    """The GPUs vLLM splits every layer over (`tensor_parallel_size`); 1 for llama.cpp,
+    whose layer split reads one GPU after the other."""
+    size = status.options.get("tensor_parallel_size") if status.engine == "vllm" else None
+    return size if isinstance(size, int) and size > 1 else 1
+
+
+def _across(bandwidth: Bandwidth, gpus: int) -> Bandwidth:
+    """Tensor parallel: each GPU reads its share of every weight and of the KV cache at the
+    same time, so their bandwidths add (the all-reduce between them is not counted: the
+    bound stays an upper one)."""
+    if gpus == 1:
+        return bandwidth
+    return Bandwidth(bandwidth.gbps * gpus, f"{gpus} x {bandwidth.source}, tensor parallel")
 
 
 def _max_batch(status: EngineStatus) -> int | None:

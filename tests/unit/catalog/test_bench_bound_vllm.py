@@ -58,6 +58,20 @@ def test_a_vllm_run_is_bounded_by_its_checkpoint_on_the_gpu(tmp_path: Path) -> N
     assert fp8 is not None and fp8.kv_bytes_per_token == inputs.kv_bytes_per_token // 2
 
 
+def test_tensor_parallel_adds_the_gpus_bandwidths(tmp_path: Path) -> None:
+    """Two GPUs each read half of every layer at once; pipeline parallel (stages one after
+    the other) and llama.cpp's layer split do not add bandwidth."""
+    directory = write_checkpoint(tmp_path / "Qwen3-0.6B", "qwen3-0.6b")
+    snapshot, cost = gpu_machine(), CostDefaults()
+    one = limit_inputs(vllm_status(str(directory)), snapshot, cost)
+    two = limit_inputs(vllm_status(str(directory), tensor_parallel_size=2), snapshot, cost)
+    assert one is not None and two is not None
+    assert two.bandwidth.gbps == 2 * one.bandwidth.gbps
+    assert two.bandwidth.source.startswith("2 x ") and "tensor parallel" in two.bandwidth.source
+    staged = vllm_status(str(directory), tensor_parallel_size=1, pipeline_parallel_size=2)
+    assert limit_inputs(staged, snapshot, cost).bandwidth == one.bandwidth  # type: ignore[union-attr]
+
+
 def test_an_unreadable_model_is_the_stated_cause(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,19 +19,28 @@ tests/fixtures/hf_configs/SOURCE.md names every source. The published figures:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from catalog import load_catalog
 from catalog.errors import InvalidModelFileError
 from catalog.fit_safetensors import (
     checkpoint_decode_reads,
     checkpoint_dir,
     kv_widths,
+    language_config,
     read_checkpoint,
     sliding_layers,
 )
-from tests.unit.catalog.hf_checkpoints import BF16, config, parameter_count, write_checkpoint
+from tests.unit.catalog.hf_checkpoints import (
+    BF16,
+    config,
+    parameter_count,
+    write_checkpoint,
+    write_header,
+)
 
 PUBLISHED_PARAMS = {
     "qwen3-0.6b": 596_049_920,
@@ -172,3 +181,32 @@ def test_an_unreadable_layout_says_what_is_missing(tmp_path: Path) -> None:
     (directory / "config.json").write_text('{"hidden_size": 1024}')
     with pytest.raises(InvalidModelFileError, match="num_hidden_layers"):
         checkpoint_decode_reads(directory)
+
+
+def test_a_multimodal_checkpoint_is_read_from_its_text_config() -> None:
+    """Gemma 3 12B's config.json gives only what differs from Gemma3TextConfig under
+    `text_config` (no head_dim, no pattern). With transformers' defaults filled in, it
+    says what Google's reference config says (the catalog entry's facts, from
+    gemma/gm/nn/_gemma.py): 48 layers, 8 KV heads of 256, a 1024-token window on 5 of
+    every 6 layers."""
+    facts = load_catalog().get("gemma-3-12b-it").architecture
+    cfg = language_config(config("gemma-3-12b-it"))
+    assert cfg["num_hidden_layers"] == facts.n_layers == 48
+    assert kv_widths(cfg) == (facts.n_kv_heads, facts.head_dim, facts.head_dim)
+    window = facts.sliding_window
+    assert window is not None
+    assert sliding_layers(cfg, 48) == (48 - 48 // window.pattern, window.window)
+
+
+def test_the_vision_tower_is_not_read_per_token(tmp_path: Path) -> None:
+    """Tensor names as Gemma3ForConditionalGeneration stores them; shapes small."""
+    tensors = [
+        ("language_model.model.embed_tokens.weight", (64, 32)),
+        ("language_model.model.layers.0.mlp.down_proj.weight", (32, 128)),
+        ("vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight", (64, 64)),
+        ("multi_modal_projector.mm_input_projection_weight", (64, 32)),
+    ]
+    (tmp_path / "config.json").write_text(json.dumps(config("gemma-3-12b-it")))
+    write_header(tmp_path / "model.safetensors", tensors)
+    reads = checkpoint_decode_reads(tmp_path)
+    assert reads.weights_bytes == (64 * 32 + 32 * 128) * BF16, "tied embedding + the layer"

@@ -155,16 +155,19 @@ def plan_launch(
     snapshot: MachineSnapshot,
     settings: Settings,
     locations: Locations,
+    *,
+    here: bool = True,
 ) -> Plan:
     """What `hostbench launch MODEL --dry-run` shows, by the same plan: each option's value
     and why, and the memory. No download and no network: a model not here is estimated
-    from the catalog's facts."""
+    from the catalog's facts. `here`: `snapshot` is this machine's, so the engine build
+    that would run decides which of its GPUs count (not for a reading handed in)."""
     from workflows.launching import DEFAULT_ENGINE, Launcher, LaunchOrder
 
     locations.store_path.parent.mkdir(parents=True, exist_ok=True)
     launcher = Launcher(settings, locations, Store(locations.store_path))
     order = LaunchOrder(model, DEFAULT_ENGINE, profile=profile)  # as the form launches
-    return launcher.plan(order, snapshot=snapshot, remote=False)
+    return launcher.plan(order, snapshot=snapshot, remote=False, here=here)
 
 
 def engine_recommendation(

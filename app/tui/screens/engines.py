@@ -287,7 +287,10 @@ class EnginesScreen(WorkbenchScreen):
         snapshot = app.machine_reading()
         advice = engine_recommendation(model, catalog, registry, snapshot)
         try:
-            planned = plan_launch(model, profile, snapshot, app.deps.settings, app.deps.locations)
+            here = app.deps.machine is None  # not a recorded reading handed in
+            planned = plan_launch(
+                model, profile, snapshot, app.deps.settings, app.deps.locations, here=here
+            )
         except (CatalogError, EngineError, ProfileError, OSError) as error:
             self.post_message(self.PlanResolved(model, None, str(error), advice))
             return

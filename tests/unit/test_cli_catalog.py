@@ -14,16 +14,14 @@ from app.cli import main
 from errors import ExitCode
 from tests.gguf_files import write_tiny_gguf
 from tests.servers import run_cli
-from tests.unit.hardware.conftest import replay_backend
+from tests.unit.hardware.conftest import replay_backend, snapshot_file
 
 
 @pytest.fixture
 def rtx5090(tmp_path: Path) -> Path:
     """A machine snapshot whose GPU is the recorded RTX 5090 reading."""
     snapshot = hardware.discover(backends=[replay_backend("one_gpu_rtx5090")])
-    path = tmp_path / "rtx5090.json"
-    path.write_text(json.dumps(hardware.snapshot_to_dict(snapshot)))
-    return path
+    return snapshot_file(tmp_path, snapshot, "rtx5090.json")
 
 
 def json_out(capsys: pytest.CaptureFixture[str], argv: list[str]) -> object:

@@ -5,7 +5,6 @@ through the layer split llama.cpp uses (catalog.fit_split), the launch reason an
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from engines.llamacpp.adapter import LlamaCppOptions
 from profiles.library import ProfileLibrary
 from profiles.resolver import resolve_options
 from tests.unit.catalog.conftest import machine
+from tests.unit.hardware.conftest import snapshot_file
 
 MIXED_24_12 = "two_gpus_rtx3090_rtx3060"
 GIB = 1 << 30
@@ -107,8 +107,7 @@ def test_fit_command_on_the_mixed_machine(
     from app.cli import main
 
     monkeypatch.setenv("HOSTBENCH_HOME", str(tmp_path))
-    machine_file = tmp_path / "3090-3060.json"
-    machine_file.write_text(json.dumps(hardware.snapshot_to_dict(snapshot())))
+    machine_file = snapshot_file(tmp_path, snapshot(), "3090-3060.json")
     args = ["qwen2.5-32b-instruct:Q4_K_M", "--ctx", "8192", "--no-remote"]
     assert main(["fit", *args, "--machine", str(machine_file)]) == 0
     out = capsys.readouterr().out

@@ -19,6 +19,7 @@ from catalog.placement import Devices, Verdict, fit, place, split_text
 from engines.llamacpp.adapter import LlamaCppOptions
 from profiles.resolver import EstimateKeys, fit_options, pinned_gpus
 from tests.unit.catalog.conftest import machine
+from tests.unit.hardware.conftest import snapshot_file
 
 TWO_3090 = "two_gpus_rtx3090_recorded"
 MIXED = "two_gpus_rtx3090_rtx4060ti"
@@ -200,8 +201,7 @@ def test_fit_command_takes_the_split_options(
     from app.cli import main
 
     monkeypatch.setenv("HOSTBENCH_HOME", str(tmp_path))
-    machine_file = tmp_path / "two-3090.json"
-    machine_file.write_text(json.dumps(hardware.snapshot_to_dict(machine(TWO_3090, ram_gib=60))))
+    machine_file = snapshot_file(tmp_path, machine(TWO_3090, ram_gib=60), "two-3090.json")
     base = ["fit", "qwen2.5-32b-instruct:Q4_K_M", "--no-remote", "--machine", str(machine_file)]
     assert main([*base, "--tensor-split", "3,1"]) == 0
     assert "split by layer, tensor_split 3,1: gpu0 49 layers " in capsys.readouterr().out

@@ -20,7 +20,7 @@ from catalog.model_shape import shape_from_catalog
 from catalog.placement import Devices, Verdict, fit
 from hardware.amd import AmdBackend, AmdsmiLibrary
 from tests.unit.hardware.amdsmi_replay import MIB, from_amd_smi_default, recorded_amdsmi
-from tests.unit.hardware.conftest import FIXTURES
+from tests.unit.hardware.conftest import FIXTURES, snapshot_file
 
 READING = FIXTURES / "amd" / "mi300x_x8_amd_smi_default.json"
 
@@ -91,8 +91,7 @@ def test_fit_command_on_the_recorded_machine(
     from app.cli import main
 
     monkeypatch.setenv("HOSTBENCH_HOME", str(tmp_path))
-    machine_file = tmp_path / "mi300x.json"
-    machine_file.write_text(json.dumps(hardware.snapshot_to_dict(mi300x_machine())))
+    machine_file = snapshot_file(tmp_path, mi300x_machine(), "mi300x.json")
     args = ["llama-3.3-70b-instruct:Q4_K_M", "--ctx", "8192", "--no-remote", "--json"]
     assert main(["fit", *args, "--machine", str(machine_file)]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-import hardware
 from app.cli import main
 from errors import ExitCode
+from tests.unit.hardware.conftest import snapshot_file
 from tests.unit.hardware.test_amd_smi_default import mi300x_machine
 from tests.unit.hardware.test_apple_metal import mac
 
@@ -23,13 +23,6 @@ GIB = 1 << 30
 def hostbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOSTBENCH_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
-
-
-def snapshot_file(tmp_path: Path, snapshot: hardware.MachineSnapshot) -> Path:
-    """What `hostbench gpus --json` writes on that machine."""
-    path = tmp_path / "machine.json"
-    path.write_text(json.dumps(hardware.snapshot_to_dict(snapshot)), "utf-8")
-    return path
 
 
 def dry_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:

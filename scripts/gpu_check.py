@@ -14,7 +14,9 @@ results.md in --out):
 4. decode speed: llama-server's own timings of 256-token answers and llama-bench tg128,
    against the decode bound;
 5. energy per output token from NVML's total-energy counter over a timed decode run, with
-   the idle power over the same engine measured first and subtracted.
+   the idle power over the same engine measured first and subtracted; and the same run's
+   power readings, taken once a second and integrated as bench/power_readings.py does for
+   a GPU without a counter, against the counter.
 
 On a machine without a GPU, `--replay-nvml FIXTURE` runs every step against the CPU build
 and a recorded NVML reading, so the script's own errors show here, not on the device.
@@ -376,8 +378,13 @@ def decode(check: Check, server: Server) -> dict[str, Any]:
 
 
 def load_limits() -> Any:
-    """bench/limits.py by path: importing the `bench` package would need sqlite-utils."""
-    spec = importlib.util.spec_from_file_location("hostbench_limits", ROOT / "bench" / "limits.py")
+    return load_bench_module("limits")
+
+
+def load_bench_module(name: str) -> Any:
+    """bench/NAME.py by path: importing the `bench` package would need sqlite-utils."""
+    path = ROOT / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"hostbench_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -411,18 +418,61 @@ def energy(check: Check, server: Server) -> dict[str, Any]:
     idle_w = (e1 - e0) / 1000 / (t1 - t0)
     tokens, started = 0, time.monotonic()
     e2 = gpu0(check).energy_total_mj
+    sampler = PowerSampler(check)
+    sampler.start()
     while time.monotonic() - started < run_s:
         tokens += server.complete(STORY, check.args.answer_tokens, 120)["timings"]["predicted_n"]
+    sampler.stop()
     e3, wall = gpu0(check).energy_total_mj, time.monotonic() - started
     joules = (e3 - e2) / 1000
     net = joules - idle_w * wall
+    sampled = sampler.joules()
     result = {"idle_w": round(idle_w, 1), "idle_s": round(t1 - t0, 1), "run_s": round(wall, 1),
               "tokens": tokens, "joules": round(joules, 1), "mean_w": round(joules / wall, 1),
               "j_per_token": round(joules / tokens, 4), "net_j_per_token": round(net / tokens, 4),
               "wh_per_1m_tokens": round(joules / tokens * 1e6 / 3600, 1),
               "net_wh_per_1m_tokens": round(net / tokens * 1e6 / 3600, 1)}  # fmt: skip
+    if sampled is not None and joules > 0:
+        sampled_joules, readings = sampled
+        off_pct = round(100 * (sampled_joules / joules - 1), 1)
+        result |= {"sampled_j": round(sampled_joules, 1), "sampled_readings": readings,
+                   "sampled_vs_counter_pct": off_pct}  # fmt: skip
     say(f"energy: {result}")
     return result
+
+
+class PowerSampler:
+    """NVML's power reading once a second in a thread, integrated as hostbench does for a
+    GPU that has no energy counter (bench/power_readings.py, `trapezoid_joules`)."""
+
+    def __init__(self, check: Check) -> None:
+        import threading
+
+        self.check = check
+        self.points: list[tuple[float, float]] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(5)
+
+    def _run(self) -> None:
+        while True:
+            watts = gpu0(self.check).power_draw_w
+            if watts is not None:
+                self.points.append((time.monotonic(), watts))
+            if self.done.wait(1.0):
+                return
+
+    def joules(self) -> tuple[float, int] | None:
+        """(joules over the readings' span, readings); None with fewer than two."""
+        if len(self.points) < 2:
+            return None
+        return load_bench_module("power_readings").trapezoid_joules(self.points), len(self.points)
 
 
 def llama_bench(check: Check, binary: Path) -> dict[str, Any]:
@@ -516,6 +566,12 @@ def _speed_lines(results: dict[str, Any]) -> list[str]:
             f"net of {power['idle_w']} W idle ({power['net_wh_per_1m_tokens']} Wh per 1M); "
             f"{power['tokens']} tokens in {power['run_s']} s at {power['mean_w']} W mean"
         )
+        if "sampled_j" in power:
+            lines.append(
+                f"- energy from power readings once a second, integrated: {power['sampled_j']} J "
+                f"from {power['sampled_readings']} readings, {power['sampled_vs_counter_pct']:+} % "
+                f"against the counter's {power['joules']} J"
+            )
     elif power:
         lines.append(f"- energy: {power.get('error')}")
     return lines

@@ -20,7 +20,6 @@ from bench.cost import (
     blended_hosted_usd_per_mtok,
     break_even,
     run_cost,
-    with_run_power,
 )
 from bench.prices import HostedOffers, HostedPrice, PriceTable, matches_offer, price_keys
 from bench.runs import BenchRun
@@ -80,7 +79,6 @@ class Comparison:
 
 def local_figures(run: BenchRun, inputs: CostInputs) -> LocalFigures:
     m = run.metrics
-    inputs = with_run_power(inputs, run.power)
     cost = run_cost(inputs, m.output_throughput, run.input_tokens_per_s, run.prefill_share)
     limit = run.decode_limit
     ratio = run.total_input_tokens / m.total_output_tokens if m.total_output_tokens else 0.0

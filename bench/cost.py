@@ -15,10 +15,10 @@ Energy per token, with its basis and the share attributed to serving, is bench.e
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.energy import EnergyFigure, energy_per_output, given_power
+from bench.energy import EnergyFigure, energy_per_output, given_power, wh_per_mtok
 from bench.power import PowerFigure
 
 HOURS_PER_MONTH = 365 * 24 / 12
@@ -42,11 +42,6 @@ def electricity_usd_per_mtok(watts: float, usd_per_kwh: float, tokens_per_s: flo
 def amortized_usd_per_hour(hardware_usd: float, months: float) -> float:
     """Purchase price spread over every hour of the amortization period (730 h a month)."""
     return hardware_usd / (months * HOURS_PER_MONTH)
-
-
-def wh_per_mtok(watts: float, tokens_per_s: float) -> float:
-    """Energy per million tokens: watt-hours."""
-    return watts / (tokens_per_s * 3600.0) * 1e6 if tokens_per_s > 0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -96,14 +91,6 @@ class CostInputs:
         if self.rental_usd_per_hour is not None or not self._electricity_known:
             return None
         return electricity_usd_per_hour(self.watts or 0.0, self.electricity_usd_per_kwh or 0.0)
-
-
-def with_run_power(inputs: CostInputs, power: PowerFigure) -> CostInputs:
-    """The cost inputs with a stored run's whole power figure (basis, idle readings) where
-    that figure is the one in force; inputs whose watts a setting replaced stay as they are."""
-    if inputs.power is None and (power.watts, power.source) == (inputs.watts, inputs.watts_source):
-        return replace(inputs, power=power)
-    return inputs
 
 
 @dataclass(frozen=True)

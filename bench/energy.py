@@ -63,6 +63,11 @@ class EnergyFigure:
         return asdict(self)
 
 
+def wh_per_mtok(watts: float, tokens_per_s: float) -> float:
+    """Energy per million tokens: watt-hours."""
+    return watts / (tokens_per_s * 3600.0) * 1e6 if tokens_per_s > 0 else math.inf
+
+
 def idle_seconds(samples: Sequence[StreamSample], seconds: float) -> float:
     """Seconds of a run of `seconds` during which no request was in flight: the run minus
     the union of every request's send-to-last-byte span (failed ones too)."""
@@ -109,7 +114,7 @@ def energy_per_output(
         return EnergyFigure(None, basis, label, False, power.source, power.source)
     if not output_tokens_per_s > 0 or not math.isfinite(output_tokens_per_s):
         return EnergyFigure(None, basis, label, power.measured, power.source, "no output tokens")
-    whole = power.watts / (output_tokens_per_s * 3600.0) * 1e6
+    whole = wh_per_mtok(power.watts, output_tokens_per_s)
     figure = EnergyFigure(whole, basis, label, power.measured, power.source, "")
     if not attribute_idle or basis == GIVEN:  # a given figure carries no idle readings
         return figure

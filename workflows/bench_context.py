@@ -80,10 +80,15 @@ def _package_version(name: str) -> str | None:
 
 
 def engine_context(
-    status: EngineStatus, registry: LocalModels, version: str | None
+    status: EngineStatus,
+    registry: LocalModels,
+    version: str | None,
+    reads: ModelReads | None = None,
 ) -> dict[str, Any]:
-    """What ran: engine, runtime and version, every option, the model file and its hash."""
+    """What ran: engine, runtime and version, every option, the model file and its hash,
+    and where the decode bound's figures came from (`reads`: read here when not given)."""
     model = registry.get(status.model)
+    reads = reads or model_reads(status)
     return {
         "engine": status.engine,
         "runtime": status.runtime,
@@ -98,7 +103,7 @@ def engine_context(
         "model_origin": model.origin if model else None,
         "context_limit": status.context_limit,
         "options": dict(status.options),
-        "decode_reads": model_reads(status).as_dict(),
+        "decode_reads": reads.as_dict(),
         "memory": {
             "estimate_bytes": status.memory_bytes,
             "estimate_basis": status.memory_basis,
@@ -185,12 +190,16 @@ def _checkpoint_reads(directory: Path, options: Mapping[str, Any]) -> ModelReads
 
 
 def limit_inputs(
-    status: EngineStatus, snapshot: MachineSnapshot, cost: CostDefaults
+    status: EngineStatus,
+    snapshot: MachineSnapshot,
+    cost: CostDefaults,
+    found: ModelReads | None = None,
 ) -> LimitInputs | None:
     """What a decode step reads (active experts only, the stated head widths, sliding
-    windows; see `model_reads`); the device's bandwidth; the engine's slots as the largest
-    batch. None where the model's layout cannot be read."""
-    reads = model_reads(status).reads
+    windows; see `model_reads`, read here when `found` is not given); the device's
+    bandwidth; the engine's slots as the largest batch. None where the model's layout
+    cannot be read."""
+    reads = (found or model_reads(status)).reads
     if reads is None:
         return None
     bandwidth = device_bandwidth(

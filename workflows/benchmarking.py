@@ -45,6 +45,7 @@ from workflows.bench_context import (
     engine_version,
     limit_inputs,
     local_target,
+    model_reads,
     run_context,
 )
 
@@ -138,14 +139,15 @@ def prepare_local(
     itself (vLLM: a Hugging Face repo id) has none here, so lengths are approximate."""
     path = Path(status.model_path)
     tokenizer = LlamaCppTokenizer(path) if path.is_file() else None
-    engine = engine_context(status, LocalModels(store), engine_version(status))
+    reads = model_reads(status)  # one read of the model's headers for both
+    engine = engine_context(status, LocalModels(store), engine_version(status), reads)
     snapshot = discover(locations.models_dir)
     eos = tokenizer.eos_token_id() if tokenizer else None
     return PreparedBench(
         target=local_target(base_url, status, eos),
         context=run_context(snapshot, engine),
         tokenizer=tokenizer,
-        limit=limit_inputs(status, snapshot, settings.cost),
+        limit=limit_inputs(status, snapshot, settings.cost, reads),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from app.display.cost import cost_lines, energy_cell, energy_lines, live_energy_line
-from bench.cost import CostInputs, run_cost, with_run_power
+from bench.cost import CostInputs, run_cost
 from bench.energy import energy_per_output, idle_seconds, serving_share, with_idle_time
 from bench.loadgen import StreamSample
 from bench.power import (
@@ -267,7 +267,7 @@ def test_cost_lines_carry_the_basis_and_the_serving_share() -> None:
         60.0, 50.0, 12.0,
     )  # fmt: skip
     inputs = CostInputs(0.15, watts=power.watts, watts_source=power.source)
-    lines = cost_lines(run_cost(with_run_power(inputs, power), 100.0, 0.0, 0.0))
+    lines = cost_lines(run_cost(replace(inputs, power=power), 100.0, 0.0, 0.0))
     assert lines[-2] == (
         "energy: 833.3 Wh per 1M output tokens, 833.3 per 1M in+out, whole run with its idle "
         "gaps (sampled power, integrated: NVIDIA GPU 0 power draw, 61 readings, 60 s)"
@@ -292,7 +292,7 @@ def test_a_setting_reads_as_assumed_and_no_power_reads_as_not_available() -> Non
 
 def test_a_stored_tdp_figure_says_it_was_not_measured() -> None:
     old = PowerFigure(575.0, "tdp", "TDP from GPU facts (RTX 5090, table 2025-01-01); not measured")
-    inputs = with_run_power(CostInputs(0.15, watts=575.0, watts_source=old.source), old)
+    inputs = CostInputs(0.15, watts=575.0, watts_source=old.source, power=old)
     lines = energy_lines(run_cost(inputs, 100.0, 0.0, 0.0).energy)  # type: ignore[arg-type]
     assert "(assumed, not measured: TDP from GPU facts" in lines[0]
     assert lines[1] == (

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from catalog import (
     Catalog,
@@ -365,7 +366,7 @@ class Launcher:
         return plan_options(
             shape,
             self._profile_for(scope, snapshot, model),
-            given=order.options,
+            given=_checked(adapter, order.options),
             defaults=adapter.parse_options({}).model_dump(),
             library=scope.library,
             snapshot=snapshot,
@@ -429,6 +430,14 @@ def draft_of(options: EngineOptions) -> str | None:
     name = type(options).draft_option
     value = getattr(options, name) if name else None
     return None if value is None else str(value)
+
+
+def _checked(adapter: EngineAdapter, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The options given, checked by the engine's own declaration before the plan reads
+    them (`--parallel abc` is the engine's clear refusal, not a failed int() in the
+    estimate), as the typed values it declares."""
+    parsed = adapter.parse_options(given)
+    return parsed.model_dump(include=set(given))
 
 
 def _refused(planned: Plan) -> Plan:

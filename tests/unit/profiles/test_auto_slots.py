@@ -6,16 +6,22 @@ NVML readings (tests/fixtures/nvml)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from app.cli import main
 from catalog import load_catalog
 from catalog.fit import FitOptions
 from catalog.model_shape import ModelShape, shape_from_catalog
 from catalog.placement import Devices, fit
 from engines.llamacpp.adapter import LlamaCppOptions
+from errors import ExitCode
 from hardware import MachineSnapshot
 from profiles.library import ProfileLibrary
 from profiles.resolver import SLOTS_FOR_LOAD, Origin, Resolution, resolve_options
+from tests.gguf_files import TinyModel, write_tiny_gguf
 from tests.unit.catalog.conftest import machine, smollm2
 
 DEFAULTS = LlamaCppOptions().model_dump()
@@ -107,3 +113,18 @@ def test_auto_slots_on_the_command_line_and_in_a_profile_parse() -> None:
     profile = dataclasses.replace(cpu, engine={**cpu.engine, "parallel": "auto"})
     got = resolve_options(smollm2(), snapshot, profile, {}, {**DEFAULTS, "parallel": 2}, keys=KEYS)
     assert got.options["parallel"] == 8
+
+
+@pytest.mark.parametrize("flag", ["--parallel", "--n-gpu-layers"])
+def test_a_value_that_is_neither_a_number_nor_auto_is_refused_by_the_engine(
+    flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checked against the engine's declaration before the plan reads it: exit 2 and the
+    option named, not an internal error from the estimate's arithmetic."""
+    monkeypatch.setenv("HOSTBENCH_HOME", str(tmp_path / "home"))
+    model = write_tiny_gguf(tmp_path / "tiny.gguf", TinyModel(n_ctx=2048))
+    code = main(["launch", str(model), flag, "abc", "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE, err
+    assert f"invalid option {flag}: Input should be a valid integer" in err
+    assert "internal error" not in err

@@ -13,17 +13,22 @@ each on both servers back to back, so both see the same machine state: first str
 answers, ours through hostbench; then whole answers straight to each engine (no gateway,
 and no client parsing tokens on the cores the engines use).
 
-The single-stream decode is compared in rounds: llama-bench's tg rate, then one request
-straight to the engine and one through hostbench, each round's rates divided by that
-round's llama-bench rate (the machine's speed drifts more between minutes than the gaps
-being measured). Three readings: the engine's own timings, and 1 / TPOT as the client saw
-it, direct and through hostbench.
+The single-stream decode is compared in rounds: one request straight to the engine and one
+through hostbench, then llama-bench's tg rate, each round's rates divided by that round's
+llama-bench rate (the machine's speed drifts more between minutes than the gaps being
+measured). llama-bench runs twice: from an empty context (its usual tg figure), and from
+as many tokens as the requests' prompt (`-d`), since a served request's tokens attend to
+its prompt and llama-bench's usual tg tokens attend to nothing before them; it is given
+our launch's KV cache types and flash attention on, as `auto` gives on a CPU. Three
+readings: the engine's own timings, and 1 / TPOT as the client saw it, direct and through
+hostbench.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import os
 import statistics
 import subprocess
@@ -50,37 +55,57 @@ NO_INTERRUPTS = ("--interrupt_requests", "False")
 
 
 def llama_bench_tg(
-    binary: Path, model: LocalModel, threads: int, tokens: int, repetitions: int = 2
-) -> float:
-    """llama-bench's generation rate (tg) for `tokens` tokens with `threads` threads."""
+    binary: Path,
+    model: LocalModel,
+    threads: int,
+    tokens: int,
+    depths: Sequence[int] = (0,),
+    *,
+    cache: tuple[str, str] = ("f16", "f16"),
+    repetitions: int = 2,
+) -> dict[int, float]:
+    """llama-bench's generation rate (tg) for `tokens` tokens with `threads` threads, at each
+    context depth (the tokens already in the cache when generation starts), with the K and V
+    cache types of the launch it is compared with and flash attention on (what `auto`
+    chooses on a CPU)."""
     argv = [str(binary), "-m", str(model.path), "-t", str(threads), "-p", "0", "-n", str(tokens)]
-    argv += ["-r", str(repetitions), "-o", "csv"]
+    argv += ["-d", ",".join(str(d) for d in depths), "-r", str(repetitions), "-o", "csv"]
+    argv += ["-ctk", cache[0], "-ctv", cache[1], "-fa", "1"]
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    header, *rows = [line for line in done.stdout.splitlines() if line.strip()]
-    columns = [c.strip('"') for c in header.split(",")]
-    values = [v.strip('"') for v in rows[-1].split(",")]
-    return float(values[columns.index("avg_ts")])
+    return tg_by_depth(done.stdout)
+
+
+def tg_by_depth(csv_text: str) -> dict[int, float]:
+    """avg_ts of each row of llama-bench's CSV, by its n_depth."""
+    rows = list(csv.DictReader(line for line in csv_text.splitlines() if line.strip()))
+    return {int(row["n_depth"]): float(row["avg_ts"]) for row in rows}
 
 
 @dataclass(frozen=True)
 class DecodeRound:
-    """One round of the single-stream comparison: llama-bench's tg rate, then one request
-    straight to the engine and one through hostbench, back to back (tok/s, None where a
-    request failed or the engine reported no timings)."""
+    """One round of the single-stream comparison: one request straight to the engine and one
+    through hostbench, back to back, then llama-bench's tg rate from an empty context and
+    from the requests' prompt length (tok/s; None where a request failed or the engine
+    reported no timings). The second is the like-for-like figure: each generated token
+    attends to the prompt too, which on a small model costs a tenth of the rate here."""
 
     llama_bench: float
     engine_own: float | None
     direct: float | None
     gateway: float | None
+    llama_bench_at_prompt: float | None = None
+    prompt_tokens: int | None = None
 
     @classmethod
-    def of(cls, tg: float, direct: StreamSample, gateway: StreamSample) -> DecodeRound:
+    def of(cls, tg: dict[int, float], direct: StreamSample, gateway: StreamSample) -> DecodeRound:
         timings = direct.engine_timings if direct.ok else None
         return cls(
-            tg,
+            tg[0],
             timings.decode_tokens_per_s if timings else None,
             _decode_rate(direct),
             _decode_rate(gateway),
+            tg.get(direct.prompt_tokens) if direct.prompt_tokens else None,
+            direct.prompt_tokens,
         )
 
 
@@ -90,13 +115,21 @@ def _decode_rate(sample: StreamSample) -> float | None:
 
 
 def decode_rows(rounds: Sequence[DecodeRound], threads: int, tokens: int) -> list[str]:
-    """Each way of reading the single-stream rate against llama-bench in the same round."""
+    """Each way of reading the single-stream rate against llama-bench in the same round:
+    from an empty context, and (where known) from the requests' prompt length."""
+    prompts = [r.prompt_tokens for r in rounds if r.prompt_tokens]
+    at_prompt = f"tg{tokens} @ d{statistics.median_low(prompts)}" if prompts else None
     rows = [
-        f"| 1 stream, {tokens} tokens, against llama-bench tg{tokens} -t {threads} in the "
-        "same round | median tok/s | median ratio | ratio range |",
-        "|---|---|---|---|",
-        f"| llama-bench tg{tokens} | {_median([r.llama_bench for r in rounds])} | | |",
+        f"| 1 stream, {tokens} tokens, llama-bench -t {threads} in the same round "
+        f"| median tok/s | ratio to tg{tokens} | range |"
+        + (f" ratio to {at_prompt} | range |" if at_prompt else ""),
+        "|---|---|---|---|" + ("---|---|" if at_prompt else ""),
+        f"| llama-bench tg{tokens} | {_median([r.llama_bench for r in rounds])} | | |"
+        + (" | |" if at_prompt else ""),
     ]
+    if at_prompt:
+        rates = [r.llama_bench_at_prompt for r in rounds if r.llama_bench_at_prompt]
+        rows.append(f"| llama-bench {at_prompt} | {_median(rates)} | | | | |")
     readings = {
         "the engine's own timings (direct request)": [(r.engine_own, r) for r in rounds],
         "client, direct to the engine (1 / TPOT)": [(r.direct, r) for r in rounds],
@@ -104,11 +137,21 @@ def decode_rows(rounds: Sequence[DecodeRound], threads: int, tokens: int) -> lis
     }
     for name, pairs in readings.items():
         rates = [rate for rate, _ in pairs if rate]
-        ratios = [rate / r.llama_bench for rate, r in pairs if rate]
-        if ratios:
-            span = f"{min(ratios):.2f}–{max(ratios):.2f}"
-            rows.append(f"| {name} | {_median(rates)} | {statistics.median(ratios):.2f} | {span} |")
+        if not rates:
+            continue
+        cells = _ratio_cells([(rate, r.llama_bench) for rate, r in pairs])
+        if at_prompt:
+            cells += _ratio_cells([(rate, r.llama_bench_at_prompt) for rate, r in pairs])
+        rows.append(f"| {name} | {_median(rates)} |{cells}")
     return rows
+
+
+def _ratio_cells(pairs: Sequence[tuple[float | None, float | None]]) -> str:
+    """'median | min-max |' of rate / reference over the rounds that have both."""
+    ratios = [rate / ref for rate, ref in pairs if rate and ref]
+    if not ratios:
+        return " – | – |"
+    return f" {statistics.median(ratios):.2f} | {min(ratios):.2f}–{max(ratios):.2f} |"
 
 
 def _median(values: Sequence[float]) -> str:
@@ -163,6 +206,8 @@ class Session:
     urls: dict[str, str]
     engine_url: str
     body: dict[str, Any]
+    cache: tuple[str, str]
+    """The launch's K and V cache types, which llama-bench is given too."""
 
     def repetition(self) -> dict[str, dict[int, float]]:
         return asyncio.run(levels(self.urls, self.body))
@@ -178,17 +223,22 @@ class Session:
 
     def decode_round(self, binary: Path) -> DecodeRound:
         args = self.args
-        tg = llama_bench_tg(binary, self.model, args.threads, args.max_tokens)
         paths = {"direct": self.engine_url, "gateway": self.urls["hostbench launch"]}
         found = asyncio.run(alternate(paths, self.body, 1))
-        return DecodeRound.of(tg, found["direct"].samples[0], found["gateway"].samples[0])
+        direct = found["direct"].samples[0]
+        depths = sorted({0, direct.prompt_tokens or 0})
+        tg = llama_bench_tg(
+            binary, self.model, args.threads, args.max_tokens, depths, cache=self.cache
+        )
+        return DecodeRound.of(tg, direct, found["gateway"].samples[0])
 
 
 def report(session: Session, launch: list[str], runtime: str) -> list[str]:
     args = session.args
     runs = [session.repetition() for _ in range(args.repeat)]
     lines = [f"Machine: {describe_machine(discover())}", ""]
-    lines += [f"Our launch: {runtime}, `hostbench launch {' '.join(launch)}`", ""]
+    kv = "/".join(session.cache)
+    lines += [f"Our launch: {runtime}, `hostbench launch {' '.join(launch)}`, KV cache {kv}", ""]
     lines += ["Streamed answers, ours through hostbench:", "", *ratio_rows(runs)]
     alone = [session.engines_alone() for _ in range(args.repeat)]
     lines += ["", "Whole answers (not streamed), straight to each engine:", ""]
@@ -215,7 +265,9 @@ def measure(args: argparse.Namespace, model: LocalModel, logs: Path) -> list[str
         }
         body = request_body(ready["name"], model, args.max_tokens)
         engine_url = f"http://127.0.0.1:{ready['port']}/v1"
-        session = Session(args, model, urls, engine_url, body)
+        options = ready["options"]
+        cache = (options["cache_type_k"], options["cache_type_v"])
+        session = Session(args, model, urls, engine_url, body, cache)
         return report(session, launch, ready["runtime"])
     finally:
         server.stop()

@@ -31,6 +31,9 @@ chosen for the load"); a request past the slots waits for one to free up."""
 SLOTS_WITHOUT_ESTIMATE = 4
 """`parallel = "auto"` for a model whose memory cannot be estimated (no GGUF header)."""
 
+UNQUANTIZED_CACHE = frozenset({"f32", "f16", "bf16"})
+"""KV cache types llama.cpp keeps without flash attention; any other V type needs it."""
+
 
 class Origin(StrEnum):
     """Where an option's value came from."""
@@ -173,6 +176,7 @@ def resolve_options(
     values, reasons = layered(defaults, profile, given, given_where)
     if keys is None:
         return Resolution(profile, values, reasons, notes=("no memory estimate for this engine",))
+    _v_cache_follows_flash(values, reasons, keys)
     if shape is None:
         _slots_without_estimate(values, reasons, keys)
         return Resolution(profile, values, reasons, notes=("no memory estimate for this model",))
@@ -247,6 +251,24 @@ class _Estimate:
         why = f"the largest context that fits ({wanted} does not)"
         self.reasons[key] = Reason(Origin.ESTIMATE, why)
         return self.fit(devices)
+
+
+def _v_cache_follows_flash(
+    values: dict[str, Any], reasons: dict[str, Reason], keys: EstimateKeys
+) -> None:
+    """A quantized V cache needs flash attention. With flash attention off, a quantized V
+    cache that a profile chose goes back to f16 and says why; one given with flash attention
+    off is the engine's option check's to refuse."""
+    flash, v_cache = keys.flash_attn, keys.cache_type_v
+    if flash is None or v_cache is None or values.get(flash) != "off":
+        return
+    chosen_by = reasons.get(v_cache)
+    if values.get(v_cache) in UNQUANTIZED_CACHE or chosen_by is None:
+        return
+    if chosen_by.origin is not Origin.GIVEN:
+        why = f"{chosen_by} asked {values[v_cache]}, which needs flash attention ({flash} off)"
+        values[v_cache] = "f16"
+        reasons[v_cache] = Reason(Origin.DEFAULT, why)
 
 
 def _slots_reason(count: int, one: FitReport, devices: Devices) -> str:

@@ -141,7 +141,9 @@ def describe(error: BaseException) -> str:
         path = [str(part) for part in item["loc"]]
         if error.title == "Settings":
             where = f"setting {'.'.join(path)} (HOSTBENCH_{'__'.join(path).upper()})"
-        else:
+        elif path:
             where = "option --" + "-".join(path[:1]).replace("_", "-")
-        problems.append(f"invalid {where}: {item['msg']}")
+        else:  # a rule over several options
+            where = "options"
+        problems.append(f"invalid {where}: {item['msg'].removeprefix('Value error, ')}")
     return "; ".join(problems)

@@ -30,6 +30,7 @@ from engines.llamacpp import build
 from engines.llamacpp.devices import no_backend, server_offload_check, unasked
 from engines.llamacpp.options import LlamaCppOptions
 from hardware import physical_core_count
+from profiles.resolver import UNQUANTIZED_CACHE
 
 LLAMA_SERVER = "llama-server"
 LLAMA_SERVER_APIS = frozenset(
@@ -234,7 +235,7 @@ class LlamaCppEngine(EngineAdapter):
             "--n_ubatch",
             str(options.ubatch_size),
             "--flash_attn",
-            str(options.flash_attn == "on"),
+            str(_python_flash_attn(options)),
             "--type_k",
             _ggml_type(options.cache_type_k),
             "--type_v",
@@ -280,6 +281,15 @@ def split_flags(options: LlamaCppOptions) -> list[str]:
     flags = [] if options.split_mode == "layer" else ["--split-mode", options.split_mode]
     flags += ["--tensor-split", options.tensor_split] if options.tensor_split else []
     return flags + (["--main-gpu", str(options.main_gpu)] if options.main_gpu else [])
+
+
+def _python_flash_attn(options: LlamaCppOptions) -> bool:
+    """llama-cpp-python's server takes flash attention as on or off: `auto` is off there,
+    except with a quantized V cache, which needs it (llama-server's `auto` turns it on
+    where the device can)."""
+    if options.flash_attn == "auto":
+        return options.cache_type_v not in UNQUANTIZED_CACHE
+    return options.flash_attn == "on"
 
 
 def _python_split_flags(options: LlamaCppOptions) -> list[str]:

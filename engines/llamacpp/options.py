@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from catalog.fit_split import MAX_DEVICES as MAX_SPLIT_DEVICES
 from engines.base import GpuPinning
-from profiles.resolver import SLOTS_WITHOUT_ESTIMATE, EstimateKeys
+from profiles.resolver import SLOTS_WITHOUT_ESTIMATE, UNQUANTIZED_CACHE, EstimateKeys
 
 SlotCount = Annotated[int, Field(ge=1, le=256)]
 
@@ -141,6 +141,15 @@ class LlamaCppOptions(GpuPinning):
     def _ubatch_fits_batch(self) -> LlamaCppOptions:
         if self.ubatch_size > self.batch_size:
             raise ValueError("ubatch_size must not exceed batch_size")
+        return self
+
+    @model_validator(mode="after")
+    def _quantized_v_cache_needs_flash(self) -> LlamaCppOptions:
+        if self.flash_attn == "off" and self.cache_type_v not in UNQUANTIZED_CACHE:
+            raise ValueError(
+                f"cache_type_v {self.cache_type_v} needs flash_attn on or auto (llama.cpp "
+                "quantizes the V cache only with flash attention)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from profiles.resolver import UNQUANTIZED_CACHE
 from workflows.tuning.search import Setting
 
 ORDER = (
@@ -83,12 +84,16 @@ def _threads_batch(start: Mapping[str, Any], machine: Machine, concurrency: int)
 
 
 def _flash_attn(start: Mapping[str, Any], machine: Machine, concurrency: int) -> Candidates:
-    return _differing("flash_attn", start.get("flash_attn"), ["on", "off"]), "no other value"
+    quantized_v = start.get("cache_type_v", "f16") not in UNQUANTIZED_CACHE
+    values = ["on"] if quantized_v else ["on", "off"]
+    why = "a quantized V cache needs it on" if quantized_v else "no other value"
+    return _differing("flash_attn", start.get("flash_attn"), values), why
 
 
 def _kv_cache(start: Mapping[str, Any], machine: Machine, concurrency: int) -> Candidates:
+    """f16 against q8_0, from whichever the launch starts with (the `cpu` profile's is q8_0)."""
     if start.get("cache_type_v") == "q8_0":
-        return [], "already q8_0"
+        return [{"cache_type_k": "f16", "cache_type_v": "f16"}], ""
     if start.get("flash_attn") == "off":
         return [], "a quantized V cache needs flash attention, which is off"
     return [{"cache_type_k": "q8_0", "cache_type_v": "q8_0"}], ""

@@ -34,8 +34,6 @@ SETTINGS = {
     "q4_0": ("q4_0", True),
 }
 """Each setting compared with the reference (f16, flash attention on): KV type, flash."""
-GGML_TYPES = {"f16": 1, "q4_0": 2, "q8_0": 8}
-"""ggml's type numbers (ggml.h, `enum ggml_type`), as llama-cpp-python's type_k/type_v take them."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +85,10 @@ class Reader:
     second half."""
 
     def __init__(self, model_path: Path, ctx: int, kv_type: str, flash: bool, threads: int):
-        from llama_cpp import Llama
+        import llama_cpp
 
-        kind = GGML_TYPES[kv_type]
-        self.llm = Llama(
+        kind = getattr(llama_cpp, f"GGML_TYPE_{kv_type.upper()}")  # the bindings' ggml type
+        self.llm = llama_cpp.Llama(
             str(model_path),
             n_ctx=ctx,
             n_batch=ctx,

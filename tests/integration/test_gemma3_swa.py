@@ -35,13 +35,26 @@ pytestmark = [
 
 MODEL = "gemma-3-270m"
 SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
-KV_BYTES_PER_LAYER_TOKEN = 1 * (256 * 2 + 256 * 2)
-"""One KV head, key and value 256 wide, f16: Gemma3_270M in Google's reference config
+KV_VALUES_PER_LAYER_TOKEN = 1 * (256 + 256)
+"""One KV head, key and value 256 wide: Gemma3_270M in Google's reference config
 (gemma/gm/nn/_gemma.py, the source the catalog entry cites)."""
+KV_BYTES_PER_LAYER_TOKEN = KV_VALUES_PER_LAYER_TOKEN * 2
+"""In f16, as `decode_reads` counts by default."""
+BYTES_PER_KV_VALUE = {"f16": 2.0, "q8_0": 34 / 32}
+"""f16, and q8_0's blocks of 32 values in 34 bytes (32 int8 and an f16 scale: ggml's
+block_q8_0), the `cpu` profile's cache."""
+
+
+def kv_bytes_per_layer_token(engine: dict[str, Any]) -> float:
+    kind = engine["options"]["cache_type_k"]
+    assert engine["options"]["cache_type_v"] == kind
+    return KV_VALUES_PER_LAYER_TOKEN * BYTES_PER_KV_VALUE[kind]
+
 
 FIT_BAND = (0.80, 1.20)
 """Resident memory of the engine over the fit estimate for its options. Measured here
-(2-core VM, llama-server, ctx 4096 x 4 slots, CPU): 0.885 (442 MiB against 476 MiB); the
+(2-core VM, llama-server, ctx 4096 x 4 slots, CPU): 0.885 (442 MiB against 476 MiB); with
+8 slots and the `cpu` profile's q8_0 cache, 0.901 (439 MiB against 487 MiB); the
 estimate keeps a margin for compute buffers the engine allocates lazily."""
 
 
@@ -116,14 +129,15 @@ def test_fit_is_near_the_engine_memory(gemma_server: ServerProcess) -> None:
     engine = gemma_server.engine(MODEL)
     assert engine["state"] == "ready" and engine["model"] == f"{MODEL}:Q4_K_M"
     ctx, slots = engine["options"]["ctx_size"], engine["options"]["parallel"]
+    kv_type = engine["options"]["cache_type_k"]
     fit = run_cli(gemma_server.home, "fit", MODEL, "--ctx", str(ctx), "--parallel", str(slots),
-                  "--json")  # fmt: skip
+                  "--kv-type", kv_type, "--json")  # fmt: skip
     assert fit.returncode == 0, fit.stderr
     verdict = json.loads(fit.stdout)
     assert verdict["exact"] and verdict["source"] == "GGUF header (Q4_K_M)"
     estimate = verdict["cpu_only_estimate"]
     assert estimate["total_bytes"] == engine["memory_bytes"], "ps shows the same estimate"
-    full_kv = 18 * KV_BYTES_PER_LAYER_TOKEN * ctx * slots
+    full_kv = 18 * kv_bytes_per_layer_token(engine) * ctx * slots
     assert estimate["kv_bytes"] < full_kv / 2, "sliding-window layers keep a window, not ctx"
     resident = psutil.Process(engine["pid"]).memory_info().rss
     ratio = resident / estimate["total_bytes"]
@@ -163,7 +177,8 @@ def test_short_bench_records_the_bound(gemma_server: ServerProcess) -> None:
     path = Path(record["context"]["engine"]["model_path"])
     reads = decode_reads(read_gguf_info(path))
     assert reads is not None and limit["weights_bytes"] == reads.weights_bytes
-    tokens = limit["kv_bytes_per_stream"] / (18 * KV_BYTES_PER_LAYER_TOKEN)
+    per_token = 18 * kv_bytes_per_layer_token(gemma_server.engine(MODEL))
+    tokens = limit["kv_bytes_per_stream"] / per_token
     assert tokens == int(tokens) and 16 <= tokens <= 512, (
         "a short context: every layer reads it all"
     )

@@ -22,6 +22,7 @@ import pytest
 
 from catalog import read_gguf_info
 from catalog.fit_decode import decode_reads
+from catalog.quant_types import ggml_value_bytes
 from catalog.quantize import verify_output
 from tests.servers import ServerProcess, run_cli
 
@@ -40,15 +41,13 @@ KV_VALUES_PER_LAYER_TOKEN = 1 * (256 + 256)
 (gemma/gm/nn/_gemma.py, the source the catalog entry cites)."""
 KV_BYTES_PER_LAYER_TOKEN = KV_VALUES_PER_LAYER_TOKEN * 2
 """In f16, as `decode_reads` counts by default."""
-BYTES_PER_KV_VALUE = {"f16": 2.0, "q8_0": 34 / 32}
-"""f16, and q8_0's blocks of 32 values in 34 bytes (32 int8 and an f16 scale: ggml's
-block_q8_0), the `cpu` profile's cache."""
 
 
 def kv_bytes_per_layer_token(engine: dict[str, Any]) -> float:
+    """At the engine's cache type (the `cpu` profile's q8_0 here)."""
     kind = engine["options"]["cache_type_k"]
     assert engine["options"]["cache_type_v"] == kind
-    return KV_VALUES_PER_LAYER_TOKEN * BYTES_PER_KV_VALUE[kind]
+    return KV_VALUES_PER_LAYER_TOKEN * ggml_value_bytes(kind)
 
 
 FIT_BAND = (0.80, 1.20)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 
 from storage import EngineEventRecord, RequestRecord, Store
@@ -39,6 +38,8 @@ class RequestRecorder:
         self._linger_s = linger_s
         self._listeners = tuple(listeners)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._due = threading.Event()
+        """Set when what is queued must be written now, not at the linger's end."""
         self._thread = threading.Thread(target=self._run, name="request-recorder", daemon=True)
         self._thread.start()
 
@@ -49,20 +50,25 @@ class RequestRecorder:
             except Exception:
                 log.exception("request listener %r failed", listener)
         self._queue.put(record)
+        if self._queue.qsize() >= self._batch_size:
+            self._due.set()
 
     def submit_event(self, event: EngineEventRecord) -> None:
         """Queue an engine event (the supervisor's); written at once, in order with the
         records before it (events are rare, and readers expect to see them)."""
         self._queue.put(event)
+        self._due.set()
 
     def close(self, timeout: float = 10.0) -> None:
         self._queue.put(_STOP)
+        self._due.set()
         self._thread.join(timeout)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything submitted so far is on disk."""
         done = threading.Event()
         self._queue.put(done)
+        self._due.set()
         done.wait(timeout)
 
     def _run(self) -> None:
@@ -75,22 +81,28 @@ class RequestRecorder:
                 return
 
     def _take_batch(self) -> tuple[list[object], list[threading.Event], bool]:
-        """Records until the batch is full, a flush or stop arrives, or the linger ends."""
+        """Everything queued once the linger ends after the first item, or sooner when
+        `_due` says a flush, an event, a stop or a full batch is waiting.
+
+        Records that join a batch do not wake this thread (the queue wakes it for the
+        first one only): a writer woken for every request would take the GIL from the
+        event loop once per request, often while the next one is being relayed."""
+        first = self._queue.get()
+        if first is not _STOP and not isinstance(first, threading.Event | EngineEventRecord):
+            self._due.wait(self._linger_s)
+        self._due.clear()
         batch: list[object] = []
         markers: list[threading.Event] = []
-        item = self._queue.get()
-        deadline = time.monotonic() + self._linger_s
+        item: object = first
         while True:
             if item is _STOP:
                 return batch, markers, True
             if isinstance(item, threading.Event):
                 markers.append(item)
-                return batch, markers, False
-            batch.append(item)
-            if isinstance(item, EngineEventRecord) or len(batch) >= self._batch_size:
-                return batch, markers, False
+            else:
+                batch.append(item)
             try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = self._queue.get_nowait()
             except queue.Empty:
                 return batch, markers, False
 

@@ -72,3 +72,40 @@ def test_engine_events_wait_for_a_locked_store_on_the_writer_thread(tmp_path: Pa
     assert [e.kind for e in store.engine_events()] == ["crashed"]
     recorder.close()
     store.close()
+
+
+def _voluntary_switches(thread_id: int) -> int:
+    status = Path(f"/proc/self/task/{thread_id}/status").read_text()
+    return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+
+
+def test_records_joining_a_batch_do_not_wake_the_writer(tmp_path: Path) -> None:
+    """The writer thread sleeps through the linger however many records arrive: a thread
+    woken per request would take the GIL from the event loop once per request."""
+    store = Store(tmp_path / "s.sqlite")
+    recorder = RequestRecorder(store, linger_s=5.0)
+    writer = recorder._thread.native_id
+    assert writer is not None
+    recorder.submit(record(0))
+    time.sleep(0.1)  # the writer took the first record and lingers
+    before = _voluntary_switches(writer)
+    for i in range(1, 100):
+        recorder.submit(record(i))
+        time.sleep(0.001)
+    woken = _voluntary_switches(writer) - before
+    recorder.flush()
+    assert woken <= 2
+    assert len(store.requests(limit=1000)) == 100
+    recorder.close()
+
+
+def test_a_full_batch_is_written_before_the_linger_ends(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    recorder = RequestRecorder(store, batch_size=10, linger_s=60.0)
+    for i in range(10):
+        recorder.submit(record(i))
+    deadline = time.monotonic() + 5
+    while len(store.requests(limit=100)) < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(store.requests(limit=100)) == 10
+    recorder.close()

@@ -73,6 +73,10 @@ class EstimateKeys:
     cache_type_v: str | None = None
     flash_attn: str | None = None
     ubatch_size: str | None = None
+    batch_size: str | None = None
+    whole_inputs: tuple[str, ...] = ()
+    """Switches under which the engine reads each input whole in one micro-batch
+    (embeddings, reranking), so a profile's small batch must not apply."""
     split_mode: str | None = None
     tensor_split: str | None = None
     main_gpu: str | None = None
@@ -177,6 +181,8 @@ def resolve_options(
     if keys is None:
         return Resolution(profile, values, reasons, notes=("no memory estimate for this engine",))
     _v_cache_follows_flash(values, reasons, keys)
+    _batch_holds_whole_inputs(values, reasons, keys, defaults)
+    _ubatch_follows_batch(values, reasons, keys)
     if shape is None:
         _slots_without_estimate(values, reasons, keys)
         return Resolution(profile, values, reasons, notes=("no memory estimate for this model",))
@@ -271,6 +277,45 @@ def _v_cache_follows_flash(
         reasons[v_cache] = Reason(Origin.DEFAULT, why)
 
 
+def _batch_holds_whole_inputs(
+    values: dict[str, Any],
+    reasons: dict[str, Reason],
+    keys: EstimateKeys,
+    defaults: Mapping[str, Any],
+) -> None:
+    """Embeddings and reranking read each input in one micro-batch: a batch a profile made
+    smaller than the engine's default goes back to the default, saying why."""
+    batch = keys.batch_size
+    switched = [key for key in keys.whole_inputs if values.get(key)]
+    if batch is None or not switched or batch not in defaults:
+        return
+    chosen_by = reasons.get(batch)
+    if chosen_by is None or chosen_by.origin is not Origin.PROFILE:
+        return
+    if values[batch] < defaults[batch]:
+        why = f"{chosen_by} asked {values[batch]}; with {switched[0]} each input is read whole"
+        values[batch] = defaults[batch]
+        reasons[batch] = Reason(Origin.DEFAULT, why)
+
+
+def _ubatch_follows_batch(
+    values: dict[str, Any], reasons: dict[str, Reason], keys: EstimateKeys
+) -> None:
+    """A micro-batch is at most the batch: a batch asked below the default micro-batch takes
+    it down (llama.cpp does the same); a micro-batch someone chose larger than the batch is
+    the engine's option check's to refuse."""
+    batch, ubatch = keys.batch_size, keys.ubatch_size
+    if batch is None or ubatch is None:
+        return
+    chosen_by = reasons.get(ubatch)
+    if chosen_by is None or chosen_by.origin is not Origin.DEFAULT:
+        return
+    if isinstance(values.get(batch), int) and values[batch] < values[ubatch]:
+        why = f"at most the batch size, {values[batch]} ({reasons[batch]})"
+        values[ubatch] = values[batch]
+        reasons[ubatch] = Reason(Origin.DEFAULT, why)
+
+
 def _slots_reason(count: int, one: FitReport, devices: Devices) -> str:
     if count == SLOTS_FOR_LOAD:
         return f"auto: a slot for each of up to {SLOTS_FOR_LOAD} requests at once"
@@ -323,7 +368,8 @@ def refusal_for(report: FitReport, keys: EstimateKeys) -> str:
     if keys.parallel is not None:
         at += f" x {keys.parallel}={report.options.n_parallel}"
         smaller += f" or {keys.flag(keys.parallel)}"
-    kv_cache = ", a q8_0 KV cache" if keys.cache_type_k is not None else ""
+    full_cache = report.options.type_k in UNQUANTIZED_CACHE
+    kv_cache = ", a q8_0 KV cache" if keys.cache_type_k is not None and full_cache else ""
     return (
         f"{report.shape.name} does not fit at {at}: {'; '.join(parts)}. Try a smaller "
         f"{smaller}{kv_cache}, or a smaller quant (hostbench fit)"

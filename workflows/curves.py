@@ -83,7 +83,7 @@ def parse_vary(text: str, engine: str = DEFAULT_ENGINE) -> Vary:
         try:
             options.model_validate({name: value}, strict=False)
         except ValidationError as error:
-            why = error.errors()[0]["msg"]
+            why = error.errors()[0]["msg"].removeprefix("Value error, ")
             raise VaryError(f"--vary: {name}={value} is refused by {engine}: {why}") from None
     return Vary(name, parts)
 

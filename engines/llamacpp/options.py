@@ -4,7 +4,7 @@ llama-server's (or llama-cpp-python's server's) arguments."""
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -31,6 +31,8 @@ class LlamaCppOptions(GpuPinning):
         cache_type_v="cache_type_v",
         flash_attn="flash_attn",
         ubatch_size="ubatch_size",
+        batch_size="batch_size",
+        whole_inputs=("embeddings", "reranking"),
         split_mode="split_mode",
         tensor_split="tensor_split",
         main_gpu="main_gpu",
@@ -136,6 +138,21 @@ class LlamaCppOptions(GpuPinning):
         """The slots to start: `auto` is filled in by the launch plan (profiles.resolver),
         and stands for its number without an estimate where no plan ran."""
         return self.parallel if isinstance(self.parallel, int) else SLOTS_WITHOUT_ESTIMATE
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ubatch_follows_a_smaller_batch(cls, data: Any) -> Any:
+        """A batch below the default micro-batch takes the micro-batch down with it, as
+        llama.cpp does; only a micro-batch given larger than the batch is refused."""
+        if not isinstance(data, dict) or "ubatch_size" in data or "batch_size" not in data:
+            return data
+        try:
+            batch = int(data["batch_size"])
+        except (TypeError, ValueError):
+            return data  # the field's own check names the problem
+        if 1 <= batch < cls.model_fields["ubatch_size"].default:
+            return {**data, "ubatch_size": batch}
+        return data
 
     @model_validator(mode="after")
     def _ubatch_fits_batch(self) -> LlamaCppOptions:

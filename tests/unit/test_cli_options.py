@@ -55,3 +55,13 @@ def test_bounds_are_enforced_by_the_model_and_shown_in_help() -> None:
 def test_cross_field_rule() -> None:
     with pytest.raises(ValueError, match="ubatch_size"):
         LlamaCppOptions.model_validate(parse("--batch-size", "256", "--ubatch-size", "512"))
+
+
+def test_a_batch_below_the_default_micro_batch_takes_it_down() -> None:
+    """As llama.cpp does: `--batch-size 128` alone launches with a micro-batch of 128."""
+    options = LlamaCppOptions.model_validate(parse("--batch-size", "128"))
+    assert (options.batch_size, options.ubatch_size) == (128, 128)
+    larger = LlamaCppOptions.model_validate(parse("--batch-size", "4096"))
+    assert (larger.batch_size, larger.ubatch_size) == (4096, 512)
+    given = LlamaCppOptions.model_validate(parse("--batch-size", "256", "--ubatch-size", "64"))
+    assert (given.batch_size, given.ubatch_size) == (256, 64)

@@ -86,7 +86,7 @@ def test_options_given_elsewhere_do_not_claim_the_command_line(
 
 
 def test_a_context_the_memory_cannot_hold_is_shrunk_by_the_estimate() -> None:
-    snapshot = machine(ram_gib=1.2)
+    snapshot = machine(ram_gib=1.15)
     profile = ProfileLibrary.load().resolve("cpu", snapshot)
     defaults = {**LlamaCppOptions().model_dump(), "parallel": 1}
     got = resolve_options(

@@ -28,6 +28,9 @@ ORDER = (
 )
 """Most effect first, so a short budget spends itself where it matters."""
 
+LLAMA_CPP_BATCH = 2048
+"""llama.cpp's default logical batch (`--batch-size`)."""
+
 
 @dataclass(frozen=True)
 class Machine:
@@ -100,15 +103,19 @@ def _kv_cache(start: Mapping[str, Any], machine: Machine, concurrency: int) -> C
 
 
 def _ubatch(start: Mapping[str, Any], machine: Machine, concurrency: int) -> Candidates:
-    current, batch = int(start.get("ubatch_size", 512)), int(start.get("batch_size", 2048))
+    current = int(start.get("ubatch_size", 512))
+    batch = int(start.get("batch_size", LLAMA_CPP_BATCH))
     values = [v for v in (current // 2, current * 2) if 32 <= v <= batch]
     return _differing("ubatch_size", current, values), "no other size within the batch size"
 
 
 def _batch(start: Mapping[str, Any], machine: Machine, concurrency: int) -> Candidates:
-    current, ubatch = int(start.get("batch_size", 2048)), int(start.get("ubatch_size", 512))
-    values = [v for v in (current // 4,) if v >= ubatch]
-    return _differing("batch_size", current, values), "no smaller size above the micro-batch"
+    """A quarter of the batch, and llama.cpp's own 2048 where a profile chose less (the
+    `cpu` profile's 64 trades long prompts' speed for first tokens under load)."""
+    current = int(start.get("batch_size", LLAMA_CPP_BATCH))
+    ubatch = int(start.get("ubatch_size", 512))
+    values = [v for v in (current // 4, LLAMA_CPP_BATCH) if v >= ubatch]
+    return _differing("batch_size", current, values), "no other size above the micro-batch"
 
 
 def _offload(start: Mapping[str, Any], machine: Machine, concurrency: int) -> Candidates:

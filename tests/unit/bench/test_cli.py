@@ -63,6 +63,15 @@ def test_bad_bench_flags_fail_before_anything_starts(
     assert err.startswith("error: ") and err.count("\n") == 1, "one line"
 
 
+def test_a_vary_value_refused_by_a_rule_says_the_rule(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "--vary", "ubatch_size=4096"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "ubatch_size=4096 is refused by llama.cpp: ubatch_size must not exceed" in err
+    assert "Value error" not in err
+
+
 def test_empty_store(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "list"]) == ExitCode.OK
     assert main(["bench", "show", "7"]) == ExitCode.NOT_FOUND

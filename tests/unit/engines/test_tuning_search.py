@@ -226,6 +226,14 @@ def test_settings_skip_what_cannot_apply_on_a_cpu() -> None:
     assert any(s.startswith("threads_batch:") for s in skipped)
 
 
+def test_from_the_cpu_profiles_small_batch_the_tuner_tries_llama_cpps_own() -> None:
+    start = {"batch_size": 64, "ubatch_size": 64, "cache_type_v": "q8_0", "flash_attn": "auto"}
+    settings, _ = plan_settings(start, Machine(2, 2, 0), 8, ["batch_size", "ubatch_size"])
+    changes = {s.name: s.changes for s in settings}
+    assert changes["batch_size"] == ({"batch_size": 2048},)
+    assert changes["ubatch_size"] == ({"ubatch_size": 32},)
+
+
 def test_unknown_setting_names_the_choices() -> None:
     with pytest.raises(ValueError, match="unknown setting 'thread'; choose from parallel"):
         plan_settings({}, Machine(2, 2, 0), 8, ["thread"])

@@ -73,11 +73,19 @@ def test_short_memory_gets_the_most_slots_that_fit_at_the_context_asked() -> Non
 
 
 def test_when_not_even_one_slot_fits_the_context_shrinks_instead() -> None:
-    got = plan(smollm2(), machine(ram_gib=1.2))
+    got = plan(smollm2(), machine(ram_gib=1.15))
     assert got.options["parallel"] == 1
     assert got.reasons["parallel"].text == "auto: not even one slot fits at this context"
     assert got.reasons["ctx_size"].text.startswith("the largest context that fits (")
     assert got.refusal is None
+
+
+def test_a_refusal_suggests_a_q8_0_cache_only_where_the_cache_is_not_one_already() -> None:
+    already = plan(smollm2(), machine(ram_gib=1.05))
+    assert already.refusal is not None and "KV cache" not in already.refusal
+    given = {"cache_type_k": "f16", "cache_type_v": "f16"}
+    full = plan(smollm2(), machine(ram_gib=1.05), given)
+    assert full.refusal is not None and "a q8_0 KV cache" in full.refusal
 
 
 def test_slots_never_push_layers_off_the_gpu() -> None:

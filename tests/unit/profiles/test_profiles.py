@@ -151,7 +151,7 @@ def test_partial_offload_is_explained_per_layer(library: ProfileLibrary) -> None
 
 
 def test_context_is_capped_then_shrunk_to_fit_unless_explicit(library: ProfileLibrary) -> None:
-    snapshot = machine(ram_gib=1.2)
+    snapshot = machine(ram_gib=1.15)
     profile = library.resolve("cpu", snapshot)
     capped = resolve_options(
         smollm2(),

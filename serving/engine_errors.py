@@ -30,6 +30,11 @@ CONTEXT_MARKERS = (
 )
 
 
+WHOLE_INPUT_TOO_LARGE = re.compile(r"input \((\d+) tokens\) is too large to process")
+"""llama-server, for an input it must read in one micro-batch (embeddings pooled over every
+token, non-causal rerankers) that is longer than `--ubatch-size`."""
+
+
 def _error_fields(content: bytes) -> dict[str, Any]:
     try:
         parsed = json.loads(content)
@@ -68,11 +73,24 @@ def from_engine_response(
     fields = _error_fields(content)
     if is_context_overflow(fields):
         return context_overflow(engine, prompt_param, fields)
+    too_large = WHOLE_INPUT_TOO_LARGE.search(str(fields.get("message") or ""))
+    if too_large:
+        return whole_input_too_large(engine, prompt_param, int(too_large[1]))
     message = redact_paths(str(fields.get("message") or f"engine answered HTTP {status}"))
     type_ = INVALID_REQUEST if 400 <= status < 500 else SERVER
     code = fields.get("code") if isinstance(fields.get("code"), str) else None
     return ApiError(status, message, type_, param=fields.get("param"), code=code)
 
+
+
+def whole_input_too_large(engine: ManagedEngine, prompt_param: str, tokens: int) -> ApiError:
+    """An input the engine must read in one micro-batch, longer than its micro-batch."""
+    message = (
+        f"The {prompt_param} has {tokens} tokens; '{engine.name}' reads each one whole, and "
+        f"at most its micro-batch at a time. Shorten the {prompt_param} or relaunch "
+        f"'{engine.name}' with --ubatch-size and --batch-size of at least {tokens}."
+    )
+    return ApiError(400, message, INVALID_REQUEST, param=prompt_param, code="input_too_long")
 
 def engine_failed(
     engine: ManagedEngine, error: BaseException, waited_s: float | None = None

@@ -188,7 +188,7 @@ def test_embeddings_when_launched_for_them(server: ServerProcess) -> None:
         json={
             "model": DEFAULT_MODEL,
             "name": "embedder",
-            "options": {"embeddings": True, "ctx_size": 512},
+            "options": {"embeddings": True, "ctx_size": 1024},
         },
     )
     if server.ready["runtime"] == "llama_cpp.server":
@@ -202,5 +202,15 @@ def test_embeddings_when_launched_for_them(server: ServerProcess) -> None:
         vectors = [item.embedding for item in result.data]
         assert len(vectors) == 2 and len(vectors[0]) == 576, "one 576-wide vector per input"
         assert vectors[0] != vectors[1]
+        # The cpu profile's batch of 64 does not apply: each input is read whole.
+        longer = " ".join(f"word{i}" for i in range(60))
+        result = client.embeddings.create(model="embedder", input=longer)
+        assert result.usage.prompt_tokens > 64 and len(result.data[0].embedding) == 576
+        too_long = " ".join(f"word{i}" for i in range(200))
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.embeddings.create(model="embedder", input=too_long)
+        error = refused.value.body
+        assert isinstance(error, dict) and error["code"] == "input_too_long", error
+        assert "--ubatch-size" in error["message"]
     finally:
         server.control("DELETE", "/api/engines/embedder")

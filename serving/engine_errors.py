@@ -82,7 +82,6 @@ def from_engine_response(
     return ApiError(status, message, type_, param=fields.get("param"), code=code)
 
 
-
 def whole_input_too_large(engine: ManagedEngine, prompt_param: str, tokens: int) -> ApiError:
     """An input the engine must read in one micro-batch, longer than its micro-batch."""
     message = (
@@ -91,6 +90,7 @@ def whole_input_too_large(engine: ManagedEngine, prompt_param: str, tokens: int)
         f"'{engine.name}' with --ubatch-size and --batch-size of at least {tokens}."
     )
     return ApiError(400, message, INVALID_REQUEST, param=prompt_param, code="input_too_long")
+
 
 def engine_failed(
     engine: ManagedEngine, error: BaseException, waited_s: float | None = None

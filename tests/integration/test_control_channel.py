@@ -257,7 +257,6 @@ def test_the_control_api_is_refused_to_other_machines(tmp_path: Path, allowed: b
         server.terminate()
 
 
-
 def test_a_remote_client_behind_a_local_proxy_is_still_refused(server: ServerProcess) -> None:
     """A reverse proxy on this machine connects from loopback and names the real client in
     X-Forwarded-For (uvicorn trusts it from 127.0.0.1): the control API sees the remote
@@ -267,6 +266,7 @@ def test_a_remote_client_behind_a_local_proxy_is_still_refused(server: ServerPro
     assert proxied.status_code == 403, proxied.text
     assert proxied.json()["error"]["code"] == "remote_control_refused"
     assert server.control("GET", "/api/engines").status_code == 200, "the proxy itself may"
+
 
 def test_a_launch_body_cannot_carry_a_command(server: ServerProcess, tmp_path: Path) -> None:
     marker = tmp_path / "ran"

@@ -69,7 +69,6 @@ def test_context_overflow_from_each_runtime(fixture: str) -> None:
     assert error.message.startswith("This model's maximum context length is 512 tokens")
 
 
-
 def test_an_input_longer_than_the_micro_batch_is_the_clients_to_shorten() -> None:
     """llama-server answers 500 for an embeddings input it cannot split that is longer than
     its micro-batch; the client gets a 400 naming the input, its length and the relaunch."""
@@ -78,6 +77,7 @@ def test_an_input_longer_than_the_micro_batch_is_the_clients_to_shorten() -> Non
     assert (error.status, error.code, error.param) == (400, "input_too_long", "input")
     assert error.type == "invalid_request_error"
     assert "690 tokens" in error.message and "--ubatch-size and --batch-size" in error.message
+
 
 def test_other_engine_errors_keep_their_message_and_status() -> None:
     body = json.dumps({"error": {"message": "bad grammar", "code": 400}}).encode()

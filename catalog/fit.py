@@ -41,6 +41,10 @@ RUNTIME_BASE_BYTES = 4 * MiB
 KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
 
+LLAMA_CPP_UBATCH = 512
+"""llama.cpp's default micro-batch (`--ubatch-size`)."""
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """The engine options that change memory use, with llama.cpp's defaults."""
@@ -51,7 +55,7 @@ class FitOptions:
     type_k: str = "f16"
     type_v: str = "f16"
     flash_attn: bool = False
-    n_ubatch: int = 512
+    n_ubatch: int = LLAMA_CPP_UBATCH
     split_mode: str = "layer"
     """How offloaded layers spread over several GPUs: layer, row, tensor or none."""
     tensor_split: tuple[float, ...] | None = None

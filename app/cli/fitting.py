@@ -40,7 +40,10 @@ def options_text(options: FitOptions) -> str:
         options.type_k if options.type_k == options.type_v else f"{options.type_k}/{options.type_v}"
     )
     flash = ", flash attention" if options.flash_attn else ""
-    return f"ctx {options.n_ctx} x {options.n_parallel} slot(s), KV {kv}{flash}"
+    from catalog.fit import LLAMA_CPP_UBATCH
+
+    ubatch = f", micro-batch {options.n_ubatch}" if options.n_ubatch != LLAMA_CPP_UBATCH else ""
+    return f"ctx {options.n_ctx} x {options.n_parallel} slot(s), KV {kv}{flash}{ubatch}"
 
 
 def report_dict(report: FitReport) -> dict[str, Any]:
@@ -61,6 +64,7 @@ def report_dict(report: FitReport) -> dict[str, Any]:
             "type_k": report.options.type_k,
             "type_v": report.options.type_v,
             "flash_attn": report.options.flash_attn,
+            "n_ubatch": report.options.n_ubatch,
         },
         "cpu_only_estimate": estimate_cpu(report.shape, report.options).as_dict(),
         "devices": [

@@ -128,9 +128,9 @@ def test_fit_is_near_the_engine_memory(gemma_server: ServerProcess) -> None:
     engine = gemma_server.engine(MODEL)
     assert engine["state"] == "ready" and engine["model"] == f"{MODEL}:Q4_K_M"
     ctx, slots = engine["options"]["ctx_size"], engine["options"]["parallel"]
-    kv_type = engine["options"]["cache_type_k"]
+    kv_type, ubatch = engine["options"]["cache_type_k"], engine["options"]["ubatch_size"]
     fit = run_cli(gemma_server.home, "fit", MODEL, "--ctx", str(ctx), "--parallel", str(slots),
-                  "--kv-type", kv_type, "--json")  # fmt: skip
+                  "--kv-type", kv_type, "--ubatch-size", str(ubatch), "--json")  # fmt: skip
     assert fit.returncode == 0, fit.stderr
     verdict = json.loads(fit.stdout)
     assert verdict["exact"] and verdict["source"] == "GGUF header (Q4_K_M)"

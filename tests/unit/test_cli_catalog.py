@@ -57,6 +57,28 @@ def test_fit_of_a_local_file_reads_its_header(home: Path, tmp_path: Path, capsys
     assert report["options"]["type_k"] == "q8_0" and report["trained_context"] == 2048
 
 
+def test_fit_counts_the_micro_batch_the_launch_uses(home: Path, capsys, rtx5090: Path) -> None:
+    """Compute buffers scale with the micro-batch: the cpu profile's 64 needs less than
+    llama.cpp's 512, and `fit --ubatch-size` says how much."""
+    argv = ["fit", "qwen3-8b", "--ctx", "8192", "--no-remote", "--json", "--machine", str(rtx5090)]
+    default = json_out(capsys, argv)
+    small = json_out(capsys, [*argv, "--ubatch-size", "64"])
+    assert default["options"]["n_ubatch"] == 512 and small["options"]["n_ubatch"] == 64
+    assert (
+        small["cpu_only_estimate"]["compute_bytes"] < default["cpu_only_estimate"]["compute_bytes"]
+    )
+    assert small["text"]["options"].endswith(", micro-batch 64")
+    assert "micro-batch" not in default["text"]["options"]
+
+
+@pytest.mark.parametrize("flag", ["--ctx", "--parallel", "--ubatch-size", "--users"])
+def test_fit_refuses_a_count_below_one(home: Path, capsys, flag: str) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["fit", "qwen3-8b", flag, "0"])
+    assert refused.value.code == ExitCode.USAGE
+    assert f"argument {flag}: '0' is not a whole number above 0" in capsys.readouterr().err
+
+
 def test_unknown_model_and_profile_exit_not_found(home: Path, capsys) -> None:
     assert main(["fit", "qwen9-1b"]) == ExitCode.NOT_FOUND
     assert main(["profiles", "show", "turbo"]) == ExitCode.NOT_FOUND

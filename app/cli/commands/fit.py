@@ -31,10 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
         "or does not fit; plus the largest context and the best quant that fit.",
     )
     parser.add_argument("model", help="catalog id[:QUANT], local model id or .gguf path")
-    parser.add_argument("--ctx", type=int, default=4096, help="context per slot (default 4096)")
-    parser.add_argument("--parallel", type=int, default=1, help="concurrent slots (default 1)")
+    parser.add_argument("--ctx", type=_count, default=4096, help="context per slot (default 4096)")
+    parser.add_argument("--parallel", type=_count, default=1, help="concurrent slots (default 1)")
     parser.add_argument("--kv-type", choices=KV_CHOICES, default="f16", help="KV cache type")
     parser.add_argument("--flash-attn", action="store_true", help="count flash attention on")
+    parser.add_argument(
+        "--ubatch-size",
+        type=_count,
+        default=512,
+        help="micro-batch, which sizes the compute buffers (default 512, llama.cpp's; the "
+        "cpu profile launches with 64)",
+    )
     parser.add_argument("--n-gpu-layers", type=int, help="evaluate this offload instead")
     parser.add_argument(
         "--split-mode",
@@ -55,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-remote", action="store_true", help="never read a remote header; use catalog facts"
     )
     parser.add_argument(
-        "--users", type=int, default=1, help="concurrent users to plan for (engine choice)"
+        "--users", type=_count, default=1, help="concurrent users to plan for (engine choice)"
     )
     parser.add_argument("--json", action="store_true", help="the full report as JSON")
     add_machine_option(parser)
@@ -80,6 +87,7 @@ def run(argv: Sequence[str]) -> int:
         type_k=args.kv_type,
         type_v=args.kv_type,
         flash_attn=args.flash_attn,
+        n_ubatch=args.ubatch_size,
         split_mode=args.split_mode,
         tensor_split=args.tensor_split,
         main_gpu=args.main_gpu,
@@ -104,6 +112,16 @@ def _estimate_record(ctx: CliContext) -> dict[str, Any]:
 
     record = estimate_record(BenchRuns(ctx.open_store()).recent(limit=500))
     return {**record.as_dict(), "text": record.text()}
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return value
 
 
 def _shares(text: str) -> tuple[float, ...]:

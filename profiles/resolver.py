@@ -283,19 +283,19 @@ def _batch_holds_whole_inputs(
     keys: EstimateKeys,
     defaults: Mapping[str, Any],
 ) -> None:
-    """Embeddings and reranking read each input in one micro-batch: a batch a profile made
-    smaller than the engine's default goes back to the default, saying why."""
-    batch = keys.batch_size
+    """Embeddings and reranking read each input in one micro-batch: a batch or micro-batch
+    a profile made smaller than the engine's default goes back to the default, saying why."""
     switched = [key for key in keys.whole_inputs if values.get(key)]
-    if batch is None or not switched or batch not in defaults:
+    if not switched:
         return
-    chosen_by = reasons.get(batch)
-    if chosen_by is None or chosen_by.origin is not Origin.PROFILE:
-        return
-    if values[batch] < defaults[batch]:
-        why = f"{chosen_by} asked {values[batch]}; with {switched[0]} each input is read whole"
-        values[batch] = defaults[batch]
-        reasons[batch] = Reason(Origin.DEFAULT, why)
+    for key in (keys.batch_size, keys.ubatch_size):
+        chosen_by = reasons.get(key) if key is not None else None
+        if key is None or chosen_by is None or chosen_by.origin is not Origin.PROFILE:
+            continue
+        if key in defaults and values[key] < defaults[key]:
+            why = f"{chosen_by} asked {values[key]}; with {switched[0]} each input is read whole"
+            values[key] = defaults[key]
+            reasons[key] = Reason(Origin.DEFAULT, why)
 
 
 def _ubatch_follows_batch(

@@ -6,6 +6,7 @@ its RAM set."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -48,6 +49,16 @@ def test_embeddings_and_reranking_keep_llama_cpps_batch(switch: str) -> None:
     why = got.reasons["batch_size"]
     assert why.origin is Origin.DEFAULT
     assert why.text == f"profile cpu asked 64; with {switch} each input is read whole"
+
+
+def test_a_tuned_profiles_micro_batch_goes_back_too_for_embeddings() -> None:
+    snapshot = machine(ram_gib=16)
+    resolved = ProfileLibrary.load().resolve("auto", snapshot)
+    tuned = replace(resolved, engine={**resolved.engine, "batch_size": 64, "ubatch_size": 64})
+    keys = LlamaCppOptions.estimate_keys
+    got = resolve_options(smollm2(), snapshot, tuned, {"embeddings": True}, DEFAULTS, keys=keys)
+    assert (got.options["batch_size"], got.options["ubatch_size"]) == (2048, 512)
+    assert got.reasons["ubatch_size"].origin is Origin.DEFAULT
 
 
 def test_a_batch_given_with_embeddings_is_kept() -> None:

@@ -302,8 +302,9 @@ def _ubatch_follows_batch(
     values: dict[str, Any], reasons: dict[str, Reason], keys: EstimateKeys
 ) -> None:
     """A micro-batch is at most the batch: a batch asked below the default micro-batch takes
-    it down (llama.cpp does the same); a micro-batch someone chose larger than the batch is
-    the engine's option check's to refuse."""
+    it down (llama.cpp does the same in `src/llama-context.cpp`, `n_ubatch = min(n_batch,
+    n_ubatch)`); a micro-batch someone chose larger than the batch is the engine's option
+    check's to refuse."""
     batch, ubatch = keys.batch_size, keys.ubatch_size
     if batch is None or ubatch is None:
         return

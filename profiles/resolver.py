@@ -288,11 +288,11 @@ def _batch_holds_whole_inputs(
     switched = [key for key in keys.whole_inputs if values.get(key)]
     if not switched:
         return
-    for key in (keys.batch_size, keys.ubatch_size):
-        chosen_by = reasons.get(key) if key is not None else None
-        if key is None or chosen_by is None or chosen_by.origin is not Origin.PROFILE:
+    for key in filter(None, (keys.batch_size, keys.ubatch_size)):
+        chosen_by = reasons.get(key)
+        if chosen_by is None or chosen_by.origin is not Origin.PROFILE or key not in defaults:
             continue
-        if key in defaults and values[key] < defaults[key]:
+        if values[key] < defaults[key]:
             why = f"{chosen_by} asked {values[key]}; with {switched[0]} each input is read whole"
             values[key] = defaults[key]
             reasons[key] = Reason(Origin.DEFAULT, why)

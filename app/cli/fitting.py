@@ -36,12 +36,12 @@ def machine_snapshot(path: Path | None, models_dir: Path) -> MachineSnapshot:
 
 
 def options_text(options: FitOptions) -> str:
+    from catalog.fit import LLAMA_CPP_UBATCH
+
     kv = (
         options.type_k if options.type_k == options.type_v else f"{options.type_k}/{options.type_v}"
     )
     flash = ", flash attention" if options.flash_attn else ""
-    from catalog.fit import LLAMA_CPP_UBATCH
-
     ubatch = f", micro-batch {options.n_ubatch}" if options.n_ubatch != LLAMA_CPP_UBATCH else ""
     return f"ctx {options.n_ctx} x {options.n_parallel} slot(s), KV {kv}{flash}{ubatch}"
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engines.llamacpp.options import LlamaCppOptions
 from profiles.resolver import UNQUANTIZED_CACHE
 from workflows.tuning.search import Setting
 
@@ -28,8 +29,8 @@ ORDER = (
 )
 """Most effect first, so a short budget spends itself where it matters."""
 
-LLAMA_CPP_BATCH = 2048
-"""llama.cpp's default logical batch (`--batch-size`)."""
+LLAMA_CPP_BATCH: int = LlamaCppOptions.model_fields["batch_size"].default
+LLAMA_CPP_UBATCH: int = LlamaCppOptions.model_fields["ubatch_size"].default
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _kv_cache(start: Mapping[str, Any], machine: Machine, concurrency: int) -> C
 
 
 def _ubatch(start: Mapping[str, Any], machine: Machine, concurrency: int) -> Candidates:
-    current = int(start.get("ubatch_size", 512))
+    current = int(start.get("ubatch_size", LLAMA_CPP_UBATCH))
     batch = int(start.get("batch_size", LLAMA_CPP_BATCH))
     values = [v for v in (current // 2, current * 2) if 32 <= v <= batch]
     return _differing("ubatch_size", current, values), "no other size within the batch size"
@@ -113,7 +114,7 @@ def _batch(start: Mapping[str, Any], machine: Machine, concurrency: int) -> Cand
     """A quarter of the batch, and llama.cpp's own 2048 where a profile chose less (the
     `cpu` profile's 64 trades long prompts' speed for first tokens under load)."""
     current = int(start.get("batch_size", LLAMA_CPP_BATCH))
-    ubatch = int(start.get("ubatch_size", 512))
+    ubatch = int(start.get("ubatch_size", LLAMA_CPP_UBATCH))
     values = [v for v in (current // 4, LLAMA_CPP_BATCH) if v >= ubatch]
     return _differing("batch_size", current, values), "no other size above the micro-batch"
 

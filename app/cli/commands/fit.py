@@ -24,6 +24,8 @@ KV_CHOICES = ("f16", "q8_0", "q4_0")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from catalog.fit import LLAMA_CPP_UBATCH
+
     parser = argparse.ArgumentParser(
         prog="hostbench fit",
         description="Estimate the memory MODEL needs (weights, KV cache, compute buffers) "
@@ -38,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ubatch-size",
         type=_count,
-        default=512,
-        help="micro-batch, which sizes the compute buffers (default 512, llama.cpp's; the "
-        "cpu profile launches with 64)",
+        default=LLAMA_CPP_UBATCH,
+        help=f"micro-batch, which sizes the compute buffers (default {LLAMA_CPP_UBATCH}, "
+        "llama.cpp's; the cpu profile launches with 64)",
     )
     parser.add_argument("--n-gpu-layers", type=int, help="evaluate this offload instead")
     parser.add_argument(

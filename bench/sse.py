@@ -12,21 +12,46 @@ from typing import Any
 DONE = b"[DONE]"
 
 
-async def split_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
-    """For each read that completes events, yield them (each with its terminating blank
-    line), so that what arrived together can be forwarded together."""
-    buffer = b""
-    async for chunk in chunks:
-        buffer = (buffer + chunk).replace(b"\r\n", b"\n")
+class EventSplitter:
+    """Whole events out of a byte stream cut anywhere, each with its terminating blank line."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The events `chunk` completes (none while an event is still arriving)."""
+        if not self._buffer and _one_event(chunk):  # as engines send most tokens
+            return [chunk] if chunk.strip() else []
+        buffer = (self._buffer + chunk).replace(b"\r\n", b"\n")
         events = []
         while (end := buffer.find(b"\n\n")) >= 0:
             event, buffer = buffer[: end + 2], buffer[end + 2 :]
             if event.strip():
                 events.append(event)
-        if events:
+        self._buffer = buffer
+        return events
+
+    def rest(self) -> list[bytes]:
+        """At the end of the stream: an event left without its blank line, completed."""
+        rest, self._buffer = self._buffer, b""
+        return [rest + b"\n\n"] if rest.strip() else []
+
+
+def _one_event(chunk: bytes) -> bool:
+    """Whether `chunk` is exactly one event with its blank line, and no CR to normalize."""
+    end = len(chunk) - 2
+    return end >= 0 and chunk.find(b"\n\n") == end and b"\r" not in chunk
+
+
+async def split_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    """For each read that completes events, yield them (each with its terminating blank
+    line), so that what arrived together can be forwarded together."""
+    splitter = EventSplitter()
+    async for chunk in chunks:
+        if events := splitter.feed(chunk):
             yield events
-    if buffer.strip():
-        yield [buffer + b"\n\n"]
+    if rest := splitter.rest():
+        yield rest
 
 
 def event_data(event: bytes) -> bytes | None:

@@ -14,16 +14,17 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
-import httpx
-
+from engines.http_client import ENGINE_HTTP_FAILURES, EngineClient
 from profiles import EngineSettings
 
 
-async def responds(client: httpx.AsyncClient, path: str) -> bool:
-    """Whether the engine answers `path` with anything at all."""
+async def responds(
+    client: EngineClient, url: str, headers: Mapping[str, str], timeout_s: float
+) -> bool:
+    """Whether the engine answers `url` with anything at all within `timeout_s`."""
     try:
-        await client.get(path)
-    except httpx.HTTPError:
+        await client.get(url, headers, timeout_s)
+    except ENGINE_HTTP_FAILURES:
         return False
     return True
 
@@ -36,17 +37,22 @@ async def watch(
     busy: Callable[[], bool],
 ) -> float:
     """Return how long the engine was silent, once it has been silent too long while
-    `busy()`; run until then (the caller cancels it when the engine exits)."""
+    `busy()`; run until then (the caller cancels it when the engine exits).
+
+    The probe runs every second beside the engine's own work, on the same cores, so it goes
+    through the lean client on a kept-alive connection (docs/benchmarks.md, "The gateway's
+    HTTP client")."""
     timeout = min(settings.hang_timeout_s, max(1.0, settings.health_interval_s * 2))
-    async with httpx.AsyncClient(
-        base_url=base_url, timeout=timeout, headers=dict(headers)
-    ) as client:
+    client = EngineClient()
+    try:
         last_answer = time.monotonic()
         while True:
             await asyncio.sleep(settings.health_interval_s)
-            if not busy() or await responds(client, health_path):
+            if not busy() or await responds(client, base_url + health_path, headers, timeout):
                 last_answer = time.monotonic()
                 continue
             silent = time.monotonic() - last_answer
             if silent >= settings.hang_timeout_s:
                 return silent
+    finally:
+        await client.close()

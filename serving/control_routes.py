@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiohttp
 from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 
@@ -17,6 +16,7 @@ from control.requests import profile_only_option, relative_model_path
 from engines.errors import (
     EngineError,
 )
+from engines.http_client import ENGINE_HTTP_FAILURES
 from engines.memory_check import measured_memory
 from engines.process import log_tail
 from engines.supervisor import EngineState, ManagedEngine
@@ -151,15 +151,12 @@ async def live_report(state: ServerState, engine: ManagedEngine) -> dict[str, An
         return None
     if engine.state != EngineState.READY:
         return None
-    timeout = aiohttp.ClientTimeout(total=1.0)
     url = engine.base_url + spec.metrics_path
     try:
-        async with state.upstream.session.get(
-            url, timeout=timeout, headers=dict(spec.upstream_headers)
-        ) as response:
-            text = await response.text() if response.status == 200 else None
-    except (aiohttp.ClientError, TimeoutError):
+        status, body = await state.upstream.get(url, spec.upstream_headers, deadline_s=1.0)
+    except ENGINE_HTTP_FAILURES:
         return None
+    text = body.decode("utf-8", "replace") if status == 200 else None
     memory = engine.request.memory
     report = adapter.metrics_report(text, memory.bytes if memory else None) if text else None
     return dict(report) if report else None

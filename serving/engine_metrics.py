@@ -13,9 +13,10 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-import aiohttp
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+
+from engines.http_client import ENGINE_HTTP_FAILURES, EngineClient
 
 PREFIX = "hostbench_engine_"
 
@@ -95,20 +96,18 @@ def merge(metrics: Iterable[Metric]) -> Iterator[Metric]:
 
 
 async def scrape(
-    session: aiohttp.ClientSession, engines: Sequence[EngineEndpoint], timeout_s: float = 2.0
+    upstream: EngineClient, engines: Sequence[EngineEndpoint], timeout_s: float = 2.0
 ) -> list[Metric]:
     """Every engine's metrics at once; an engine that does not answer in time is skipped."""
-    results = await asyncio.gather(*(_scrape_one(session, e, timeout_s) for e in engines))
+    results = await asyncio.gather(*(_scrape_one(upstream, e, timeout_s) for e in engines))
     return list(merge(m for found in results for m in found))
 
 
 async def _scrape_one(
-    session: aiohttp.ClientSession, engine: EngineEndpoint, timeout_s: float
+    upstream: EngineClient, engine: EngineEndpoint, timeout_s: float
 ) -> list[Metric]:
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
-    with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
-        async with session.get(engine.url, timeout=timeout) as response:
-            if response.status == 200:
-                text = await response.text()
-                return map_families(text, engine.model, engine.runtime)
+    with contextlib.suppress(*ENGINE_HTTP_FAILURES, ValueError):
+        status, body = await upstream.get(engine.url, deadline_s=timeout_s)
+        if status == 200:
+            return map_families(body.decode("utf-8", "replace"), engine.model, engine.runtime)
     return []

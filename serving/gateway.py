@@ -10,17 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Mapping
 from typing import Any, TypeVar
 
-import aiohttp
 from fastapi import Request, Response
 from pydantic import ValidationError
 
 from bench import RequestRecorder
-from bench.sse import event_data, parse_data, split_events
+from bench.sse import event_data, parse_data
 from catalog import CatalogError
 from engines.errors import EngineError
+from engines.http_client import ENGINE_HTTP_FAILURES, EngineClient, EngineResponse
 from engines.supervisor import EngineState, ManagedEngine, Supervisor
 from serving import engine_errors
 from serving.assemble import IncompleteStream
@@ -35,7 +35,7 @@ from serving.errors import (
 from serving.metering import Meter
 from serving.pool import Lease, ModelPool
 from serving.relay import RelayResponse
-from serving.upstream import Upstream, UpstreamFailure, timed_chunks
+from serving.upstream import EventReads
 from storage import RequestStatus
 
 T = TypeVar("T")
@@ -56,7 +56,7 @@ class Gateway:
     def __init__(
         self,
         supervisor: Supervisor,
-        upstream: Upstream,
+        upstream: EngineClient,
         recorder: RequestRecorder,
         pool: ModelPool,
         max_json_depth: int = 64,
@@ -149,7 +149,7 @@ class Gateway:
         post = self.upstream.post(engine.base_url + endpoint.path, raw, _headers(engine), deadline)
         try:
             answer = await _unless_disconnected(request, post)
-        except UpstreamFailure as error:
+        except ENGINE_HTTP_FAILURES as error:
             raise engine_errors.engine_failed(engine, error, deadline) from None
         if answer is None:  # the client left: the engine was told to stop
             self.recorder.submit(meter.record(RequestStatus.CANCELLED, 499, "client went away"))
@@ -194,19 +194,21 @@ class Gateway:
         assembler = endpoint.assembler()
         settings = self.supervisor.settings
         whole = asyncio.timeout(settings.first_byte_timeout_s)
-        upstream, reads = await self._open_reads(engine, endpoint, body)
+        reads, events = await self._open_reads(engine, endpoint, body)
+        upstream = reads.response
         try:
             async with whole:
-                async for events in reads:
+                while events:
                     for payload in filter(None, (parse_data(event_data(e)) for e in events)):
                         _raise_engine_error(engine, endpoint, payload)
                         meter.saw_chunk(payload)
                         assembler.add(payload)
+                    events = await reads.next()
             answer = assembler.answer()
         except IncompleteStream:
             upstream.close()
             raise engine_errors.empty_stream(engine, "before the answer was complete") from None
-        except UpstreamFailure as error:  # TimeoutError among them
+        except ENGINE_HTTP_FAILURES as error:  # TimeoutError among them
             upstream.close()
             if whole.expired():
                 raise engine_errors.engine_timeout(engine, settings.first_byte_timeout_s) from None
@@ -214,6 +216,8 @@ class Gateway:
         except BaseException:
             upstream.close()
             raise
+        finally:
+            reads.close()
         upstream.release()
         return answer
 
@@ -242,24 +246,24 @@ class Gateway:
     ) -> RelayResponse:
         body, wants_usage = _asking_usage(endpoint, body)
         await self._check_context(engine, endpoint, body)
-        upstream, reads = await self._open_reads(engine, endpoint, body)
-        relay = self._relay(engine, reads, upstream, meter, wants_usage)
+        reads, first = await self._open_reads(engine, endpoint, body)
+        relay = self._relay(engine, reads, first, meter, wants_usage)
         return RelayResponse(relay, on_close=lease.release)
 
     async def _open_reads(
         self, engine: ManagedEngine, endpoint: Endpoint, body: dict[str, Any]
-    ) -> tuple[aiohttp.ClientResponse, AsyncIterator[list[bytes]]]:
-        """Send `body` as a stream; the response and its reads once the first event is in
+    ) -> tuple[EventReads, list[bytes]]:
+        """Send `body` as a stream; its reads and the first read's events once they are in
         (an engine's refusal raised as the error it stands for)."""
         first_byte = self.supervisor.settings.first_byte_timeout_s
         by = asyncio.get_running_loop().time() + first_byte
         url, sent = engine.base_url + endpoint.path, json.dumps(body).encode()
         try:
             upstream = await self.upstream.open(url, sent, _headers(engine), first_byte)
-        except UpstreamFailure as error:
+        except ENGINE_HTTP_FAILURES as error:
             raise engine_errors.engine_failed(engine, error, first_byte) from None
         try:
-            return upstream, await self._open_events(engine, endpoint, upstream, by)
+            return await self._open_events(engine, endpoint, upstream, by)
         except BaseException:
             upstream.close()
             raise
@@ -283,7 +287,7 @@ class Gateway:
                 self.supervisor.settings.first_byte_timeout_s,
             )
             count = int(json.loads(answer)["count"])
-        except (*UpstreamFailure, ValueError, KeyError, TypeError):
+        except (*ENGINE_HTTP_FAILURES, ValueError, KeyError, TypeError):
             return
         if count >= spec.context_limit:
             fields = {"n_prompt_tokens": count}
@@ -293,11 +297,11 @@ class Gateway:
         self,
         engine: ManagedEngine,
         endpoint: Endpoint,
-        upstream: aiohttp.ClientResponse,
+        upstream: EngineResponse,
         first_byte_by: float,
-    ) -> AsyncIterator[list[bytes]]:
+    ) -> tuple[EventReads, list[bytes]]:
         """Check the status and the first event (due by `first_byte_by`, loop time);
-        return every read's events, the first read included."""
+        return the reads and the first read's events."""
         if upstream.status >= 400:
             content = await upstream.read()
             raise engine_errors.from_engine_response(
@@ -306,45 +310,52 @@ class Gateway:
         settings = self.supervisor.settings
         first_byte = settings.first_byte_timeout_s
         left = max(0.0, first_byte_by - asyncio.get_running_loop().time())
-        reads = split_events(timed_chunks(upstream, left, settings.token_timeout_s))
+        reads = EventReads(upstream, left, settings.token_timeout_s)
         try:
-            first = await anext(reads)
-        except StopAsyncIteration:
-            raise engine_errors.empty_stream(engine) from None
-        except UpstreamFailure as error:
+            first = await reads.next()
+            if not first:
+                raise engine_errors.empty_stream(engine)
+            payload = parse_data(event_data(first[0]))
+            if payload is not None:
+                _raise_engine_error(engine, endpoint, payload)
+        except ENGINE_HTTP_FAILURES as error:
+            reads.close()
             raise engine_errors.engine_failed(engine, error, first_byte) from None
-        payload = parse_data(event_data(first[0]))
-        if payload is not None:
-            _raise_engine_error(engine, endpoint, payload)
-        return _prepend(first, reads)
+        except BaseException:
+            reads.close()
+            raise
+        return reads, first
 
     async def _relay(
         self,
         engine: ManagedEngine,
-        reads: AsyncIterator[list[bytes]],
-        upstream: aiohttp.ClientResponse,
+        reads: EventReads,
+        events: list[bytes],
         meter: Meter,
         wants_usage: bool,
     ) -> AsyncGenerator[bytes, None]:
-        """Forward what each upstream read completed in one write, noting the timings."""
+        """Forward what each upstream read completed in one write, noting the timings;
+        `events` are the first read's."""
         status, error_text = RequestStatus.CANCELLED, None
         try:
-            async for events in reads:
+            while events:
                 kept, error_text = _inspect(events, meter, wants_usage)
                 if kept:
                     yield kept
                 if error_text is not None:
                     status = RequestStatus.ENGINE_ERROR
                     return
+                events = await reads.next()
             status = RequestStatus.OK
             engine.answered()
-        except UpstreamFailure as error:
+        except ENGINE_HTTP_FAILURES as error:
             waited = self.supervisor.settings.token_timeout_s
             failure = engine_errors.engine_failed(engine, error, waited)
             status, error_text = RequestStatus.ENGINE_ERROR, failure.message
             yield meter.error_event(failure)
         finally:
-            _finish(upstream, status)
+            reads.close()
+            _finish(reads.response, status)
             http_status = 200 if status in (RequestStatus.OK, RequestStatus.CANCELLED) else 502
             self.recorder.submit(meter.record(status, http_status, error_text))
 
@@ -421,21 +432,13 @@ def _inspect(events: list[bytes], meter: Meter, wants_usage: bool) -> tuple[byte
     return b"".join(kept), None
 
 
-def _finish(upstream: aiohttp.ClientResponse, status: RequestStatus) -> None:
+def _finish(upstream: EngineResponse, status: RequestStatus) -> None:
     """A complete answer frees its connection for reuse; anything else closes it, which
     tells the engine to stop generating."""
     if status == RequestStatus.OK:
         upstream.release()
     else:
         upstream.close()
-
-
-async def _prepend(
-    first: list[bytes], rest: AsyncIterator[list[bytes]]
-) -> AsyncIterator[list[bytes]]:
-    yield first
-    async for events in rest:
-        yield events
 
 
 def prompt_text(body: dict[str, Any]) -> str:

@@ -50,7 +50,7 @@ def prometheus_router(state: ServerState) -> APIRouter:
     @router.get("/metrics")
     async def metrics() -> Response:
         endpoints, states = engine_endpoints(state), engine_states(state)
-        body = await state.metrics.render(state.upstream.session, endpoints, states)
+        body = await state.metrics.render(state.upstream, endpoints, states)
         return Response(body, media_type=CONTENT_TYPE)
 
     return router

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bench.live import WINDOWS_S, LiveMetrics, model_key, tpot_ms
+from engines.http_client import EngineClient
 from engines.supervisor import EngineState
 from serving.engine_metrics import EngineEndpoint, scrape
 from storage import RequestRecord, RequestStatus
@@ -157,12 +157,12 @@ class ServerMetrics:
 
     async def render(
         self,
-        session: aiohttp.ClientSession,
+        upstream: EngineClient,
         engines: Sequence[EngineEndpoint],
         states: Mapping[str, str],
     ) -> bytes:
         """Scrape the engines, then the whole registry as Prometheus text; `states` is
         each engine's state by served name."""
-        self.engines.latest = await scrape(session, engines)
+        self.engines.latest = await scrape(upstream, engines)
         self.engine_states.latest = states
         return generate_latest(self.registry)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bench import RequestRecorder
 from bench.live import LiveMetrics
+from engines.http_client import EngineClient
 from engines.runfiles import RunFiles
 from engines.supervisor import EngineEvent, Supervisor, event_record
 from hardware import Sampler
@@ -15,7 +16,6 @@ from serving.control_auth import ControlToken
 from serving.gateway import Gateway
 from serving.pool import ModelPool
 from serving.prometheus import ServerMetrics
-from serving.upstream import Upstream
 from storage import Store
 from workflows.launching import Launcher
 
@@ -29,7 +29,7 @@ class ServerState:
     store: Store
     recorder: RequestRecorder
     supervisor: Supervisor
-    upstream: Upstream
+    upstream: EngineClient
     gateway: Gateway
     launcher: Launcher
     sampler: Sampler
@@ -61,7 +61,7 @@ class ServerState:
         supervisor = Supervisor(
             settings.engines, locations.logs_dir / "engines", on_event, run_files
         )
-        upstream = Upstream()
+        upstream = EngineClient()
         launcher = Launcher(settings, locations, store)
         pool = ModelPool(supervisor, launcher, settings.pool)
         return cls(

@@ -1,14 +1,27 @@
-"""Fixtures the engine adapters' unit tests share."""
+"""Fixtures the engine adapters' unit tests share.
+
+Every async test here runs twice: on asyncio's own event loop and on uvloop, the loop the
+server runs on where it is installed (their transports differ: uvloop's are not subclasses
+of asyncio's)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from catalog import LocalModel, load_catalog
 from engines.vllm import VllmEngine
 from profiles import Locations
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture

@@ -329,6 +329,12 @@ class EngineClient:
         connection.close()
         self._connections.discard(connection)
 
+    async def __aenter__(self) -> EngineClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         for connection in list(self._connections):
             self.discard(connection)

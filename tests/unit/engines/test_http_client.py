@@ -4,6 +4,7 @@ real servers on loopback that answer as engines do, and as broken ones do."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -94,20 +95,19 @@ async def answers_whole(_: Engine, writer: asyncio.StreamWriter, __: bytes) -> b
 
 
 async def test_a_stream_arrives_chunk_by_chunk_and_its_connection_is_reused() -> None:
-    async with fake_engine(streams_three_events) as (fake, base):
-        client = EngineClient()
-        try:
-            for _ in range(3):
-                response = await client.open(base + "/v1/chat/completions", b"{}")
-                assert response.status == 200
-                seen = []
-                while data := await response.chunk():
-                    seen.append(data)
-                response.release()
-                assert b"".join(seen) == b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
-                assert len(seen) == 3, "each event as it was sent, not the whole body at the end"
-        finally:
-            await client.close()
+    async with (
+        fake_engine(streams_three_events) as (fake, base),
+        EngineClient() as client,
+    ):
+        for _ in range(3):
+            response = await client.open(base + "/v1/chat/completions", b"{}")
+            assert response.status == 200
+            seen = []
+            while data := await response.chunk():
+                seen.append(data)
+            response.release()
+            assert b"".join(seen) == b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
+            assert len(seen) == 3, "each event as it was sent, not the whole body at the end"
     assert fake.connections == 1
     assert fake.requests[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
     assert b"Content-Type: application/json\r\n" in fake.requests[0]
@@ -115,16 +115,15 @@ async def test_a_stream_arrives_chunk_by_chunk_and_its_connection_is_reused() ->
 
 
 async def test_a_whole_answer_and_a_get() -> None:
-    async with fake_engine(answers_whole) as (fake, base):
-        client = EngineClient()
-        try:
-            assert await client.post(base + "/tokenize?x=1", b"{}") == (201, b'{"a":1}')
-            assert await client.get(base + "/metrics", {"Authorization": "Bearer k"}) == (
-                201,
-                b'{"a":1}',
-            )
-        finally:
-            await client.close()
+    async with (
+        fake_engine(answers_whole) as (fake, base),
+        EngineClient() as client,
+    ):
+        assert await client.post(base + "/tokenize?x=1", b"{}") == (201, b'{"a":1}')
+        assert await client.get(base + "/metrics", {"Authorization": "Bearer k"}) == (
+            201,
+            b'{"a":1}',
+        )
     assert fake.requests[0].startswith(b"POST /tokenize?x=1 HTTP/1.1\r\n")
     get = fake.requests[1]
     assert get.startswith(b"GET /metrics HTTP/1.1\r\n") and b"Authorization: Bearer k" in get
@@ -137,14 +136,13 @@ async def test_a_kept_connection_the_engine_closed_is_retried_once_on_a_new_one(
         await answers_whole(_, writer, __)
         return False  # closes after each answer without saying so, as llama-server can
 
-    async with fake_engine(answers_then_hangs_up) as (fake, base):
-        client = EngineClient()
-        try:
-            assert (await client.post(base + "/a", b"{}"))[0] == 201
-            await fake.closed.wait()
-            assert (await client.post(base + "/a", b"{}"))[0] == 201
-        finally:
-            await client.close()
+    async with (
+        fake_engine(answers_then_hangs_up) as (fake, base),
+        EngineClient() as client,
+    ):
+        assert (await client.post(base + "/a", b"{}"))[0] == 201
+        await fake.closed.wait()
+        assert (await client.post(base + "/a", b"{}"))[0] == 201
     assert fake.connections == 2 and len(fake.requests) == 2
 
 
@@ -154,16 +152,15 @@ async def test_an_answer_cut_short_is_an_error_and_is_not_sent_again() -> None:
         await writer.drain()
         return False
 
-    async with fake_engine(dies_mid_answer) as (fake, base):
-        client = EngineClient()
-        try:
-            response = await client.open(base + "/a", b"{}")
-            assert await response.chunk() == b"data: 1\n\n"
-            with pytest.raises(ConnectionDropped):
-                await response.chunk()
-            response.close()
-        finally:
-            await client.close()
+    async with (
+        fake_engine(dies_mid_answer) as (fake, base),
+        EngineClient() as client,
+    ):
+        response = await client.open(base + "/a", b"{}")
+        assert await response.chunk() == b"data: 1\n\n"
+        with pytest.raises(ConnectionDropped):
+            await response.chunk()
+        response.close()
     assert len(fake.requests) == 1
 
 
@@ -172,13 +169,12 @@ async def test_what_is_not_http_is_an_error() -> None:
         writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
         return True
 
-    async with fake_engine(talks_nonsense) as (_, base):
-        client = EngineClient()
-        try:
-            with pytest.raises(InvalidAnswer):
-                await client.post(base + "/a", b"{}")
-        finally:
-            await client.close()
+    async with (
+        fake_engine(talks_nonsense) as (_, base),
+        EngineClient() as client,
+    ):
+        with pytest.raises(InvalidAnswer):
+            await client.post(base + "/a", b"{}")
 
 
 async def test_connection_close_and_an_unread_answer_are_not_reused() -> None:
@@ -186,36 +182,33 @@ async def test_connection_close_and_an_unread_answer_are_not_reused() -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
         return True
 
-    async with fake_engine(says_close) as (fake, base):
-        client = EngineClient()
-        try:
-            await client.post(base + "/a", b"{}")
-            await client.post(base + "/a", b"{}")
-        finally:
-            await client.close()
+    async with (
+        fake_engine(says_close) as (fake, base),
+        EngineClient() as client,
+    ):
+        await client.post(base + "/a", b"{}")
+        await client.post(base + "/a", b"{}")
     assert fake.connections == 2
-    async with fake_engine(streams_three_events) as (fake, base):
-        client = EngineClient()
-        try:
-            first = await client.open(base + "/a", b"{}")
-            await first.chunk()
-            first.release()  # released before its end: closed, never handed to another request
-            second = await client.open(base + "/a", b"{}")
-            assert await second.read() == b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
-            second.release()
-        finally:
-            await client.close()
+    async with (
+        fake_engine(streams_three_events) as (fake, base),
+        EngineClient() as client,
+    ):
+        first = await client.open(base + "/a", b"{}")
+        await first.chunk()
+        first.release()  # released before its end: closed, never handed to another request
+        second = await client.open(base + "/a", b"{}")
+        assert await second.read() == b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
+        second.release()
     assert fake.connections == 2
 
 
 async def test_an_idle_connection_is_closed_after_the_keepalive() -> None:
-    async with fake_engine(answers_whole) as (fake, base):
-        client = EngineClient(keepalive_s=0.05)
-        try:
-            await client.post(base + "/a", b"{}")
-            await asyncio.wait_for(fake.closed.wait(), 2.0)
-        finally:
-            await client.close()
+    async with (
+        fake_engine(answers_whole) as (fake, base),
+        EngineClient(keepalive_s=0.05) as client,
+    ):
+        await client.post(base + "/a", b"{}")
+        await asyncio.wait_for(fake.closed.wait(), 2.0)
 
 
 async def test_a_cancelled_request_closes_its_connection() -> None:
@@ -226,14 +219,13 @@ async def test_a_cancelled_request_closes_its_connection() -> None:
         await fake.reader.read(1)  # returns at the client's end of the connection
         return False
 
-    async with fake_engine(never_answers) as (fake, base):
-        client = EngineClient()
-        try:
-            with pytest.raises(TimeoutError):
-                await client.post(base + "/a", b"{}", deadline_s=0.1)
-            await asyncio.wait_for(fake.closed.wait(), 2.0)
-        finally:
-            await client.close()
+    async with (
+        fake_engine(never_answers) as (fake, base),
+        EngineClient() as client,
+    ):
+        with pytest.raises(TimeoutError):
+            await client.post(base + "/a", b"{}", deadline_s=0.1)
+        await asyncio.wait_for(fake.closed.wait(), 2.0)
 
 
 async def test_a_refused_connection_raises_oserror() -> None:
@@ -258,19 +250,18 @@ async def test_an_unread_answer_stops_being_read_from_the_socket() -> None:
         writer.write(b"0\r\n\r\n")
         return True
 
-    async with fake_engine(floods) as (_, base):
-        client = EngineClient()
-        try:
-            response = await client.open(base + "/a", b"{}")
-            await asyncio.sleep(0.5)
-            assert sent < 8 << 20, "the engine was stopped by the full socket buffers"
-            first = await response.chunk()
-            assert len(first) <= 2 * READ_HIGH_WATER, "at most one socket read past the mark"
-            rest = await response.read()
-            assert len(first) + len(rest) == 256 * len(block)
-            response.release()
-        finally:
-            await client.close()
+    async with (
+        fake_engine(floods) as (_, base),
+        EngineClient() as client,
+    ):
+        response = await client.open(base + "/a", b"{}")
+        await asyncio.sleep(0.5)
+        assert sent < 8 << 20, "the engine was stopped by the full socket buffers"
+        first = await response.chunk()
+        assert len(first) <= 2 * READ_HIGH_WATER, "at most one socket read past the mark"
+        rest = await response.read()
+        assert len(first) + len(rest) == 256 * len(block)
+        response.release()
 
 
 def test_headers_that_would_split_a_request_are_refused() -> None:
@@ -290,14 +281,9 @@ def test_any_bytes_from_an_engine_give_an_answer_or_an_engine_http_error(garbage
         return False
 
     async def ask() -> None:
-        async with fake_engine(sends) as (_, base):
-            client = EngineClient()
-            try:
+        async with fake_engine(sends) as (_, base), EngineClient() as client:
+            with contextlib.suppress(ConnectionDropped, InvalidAnswer):
                 await client.post(base + "/a", b"{}", deadline_s=2.0)
-            except (ConnectionDropped, InvalidAnswer):
-                pass
-            finally:
-                await client.close()
 
     asyncio.run(ask())
 
@@ -313,11 +299,10 @@ def test_a_chunked_body_comes_back_whole_however_it_is_cut(pieces: list[bytes]) 
         return True
 
     async def ask() -> bytes:
-        async with fake_engine(sends) as (_, base):
-            client = EngineClient()
-            try:
-                return (await client.post(base + "/a", b"{}", deadline_s=2.0))[1]
-            finally:
-                await client.close()
+        async with (
+            fake_engine(sends) as (_, base),
+            EngineClient() as client,
+        ):
+            return (await client.post(base + "/a", b"{}", deadline_s=2.0))[1]
 
     assert asyncio.run(ask()) == b"".join(pieces)

@@ -1,4 +1,4 @@
-"""The two measuring scripts of docs/benchmarks.md's "gateway's CPU per token" section run
+"""The measuring scripts of docs/benchmarks.md's gateway sections run
 as documented (tiny sizes: what they print, not how fast)."""
 
 from __future__ import annotations
@@ -29,3 +29,11 @@ def test_asgi_stacks_measures_uvicorn_relaying_the_stub() -> None:
     found = json.loads(run("devtools.asgi_stacks", "--requests", "2", "--max-tokens", "8",
                            "--rounds", "2"))  # fmt: skip
     assert found["cpu_us_per_relayed_token"]["uvicorn (uvloop, httptools)"] >= 0
+
+
+def test_engine_client_bench_compares_both_clients_on_the_stub() -> None:
+    lines = run("devtools.engine_client_bench", "--requests", "20").splitlines()
+    rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in lines[-2:]}
+    assert set(rows) == {"aiohttp", "engines.http_client"}, lines
+    for first, cpu in rows.values():
+        assert float(first.split()[0]) > 0 and float(cpu.split()[0]) > 0, lines

@@ -195,7 +195,6 @@ class Gateway:
         settings = self.supervisor.settings
         whole = asyncio.timeout(settings.first_byte_timeout_s)
         reads, events = await self._open_reads(engine, endpoint, body)
-        upstream = reads.response
         try:
             async with whole:
                 while events:
@@ -206,19 +205,17 @@ class Gateway:
                     events = await reads.next()
             answer = assembler.answer()
         except IncompleteStream:
-            upstream.close()
+            reads.close()
             raise engine_errors.empty_stream(engine, "before the answer was complete") from None
         except ENGINE_HTTP_FAILURES as error:  # TimeoutError among them
-            upstream.close()
+            reads.close()
             if whole.expired():
                 raise engine_errors.engine_timeout(engine, settings.first_byte_timeout_s) from None
             raise engine_errors.engine_failed(engine, error, settings.token_timeout_s) from None
         except BaseException:
-            upstream.close()
-            raise
-        finally:
             reads.close()
-        upstream.release()
+            raise
+        reads.close(keep=True)
         return answer
 
     async def _stream(
@@ -248,7 +245,12 @@ class Gateway:
         await self._check_context(engine, endpoint, body)
         reads, first = await self._open_reads(engine, endpoint, body)
         relay = self._relay(engine, reads, first, meter, wants_usage)
-        return RelayResponse(relay, on_close=lease.release)
+
+        def on_close() -> None:
+            reads.close()  # a relay that never started (the client left at once) ends here
+            lease.release()
+
+        return RelayResponse(relay, on_close=on_close)
 
     async def _open_reads(
         self, engine: ManagedEngine, endpoint: Endpoint, body: dict[str, Any]
@@ -354,8 +356,7 @@ class Gateway:
             status, error_text = RequestStatus.ENGINE_ERROR, failure.message
             yield meter.error_event(failure)
         finally:
-            reads.close()
-            _finish(reads.response, status)
+            reads.close(keep=status == RequestStatus.OK)
             http_status = 200 if status in (RequestStatus.OK, RequestStatus.CANCELLED) else 502
             self.recorder.submit(meter.record(status, http_status, error_text))
 
@@ -430,15 +431,6 @@ def _inspect(events: list[bytes], meter: Meter, wants_usage: bool) -> tuple[byte
                 continue
         kept.append(event)
     return b"".join(kept), None
-
-
-def _finish(upstream: EngineResponse, status: RequestStatus) -> None:
-    """A complete answer frees its connection for reuse; anything else closes it, which
-    tells the engine to stop generating."""
-    if status == RequestStatus.OK:
-        upstream.release()
-    else:
-        upstream.close()
 
 
 def prompt_text(body: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ class EventReads:
         self._next_s = next_s
         self._splitter = EventSplitter()
         self._ended = False
+        self._closed = False
 
     async def next(self) -> list[bytes]:
         """The events the next reads complete; an empty list once the answer is over."""
@@ -41,8 +42,18 @@ class EventReads:
                 return events
         return []
 
-    def close(self) -> None:
+    def close(self, keep: bool = False) -> None:
+        """Done with the answer; only the first call counts. `keep`: it was read to its end
+        and its connection serves the next request; else the connection is closed, which
+        tells the engine to stop generating."""
+        if self._closed:
+            return
+        self._closed = True
         self._timer.close()
+        if keep:
+            self.response.release()
+        else:
+            self.response.close()
 
 
 class ReadTimer:

@@ -72,9 +72,10 @@ def split_url(url: str) -> tuple[Origin, str]:
     return Origin(parts.hostname, parts.port), target
 
 
-def request_head(method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> bytes:
+def request_head(
+    method: str, origin: Origin, target: str, body: bytes | None, headers: Mapping[str, str]
+) -> bytes:
     """The request line and headers; a header that would split the request is refused."""
-    origin, target = split_url(url)
     lines = [f"{method} {target} HTTP/1.1", f"Host: {origin.host}:{origin.port}"]
     if body is not None:
         lines.append(f"Content-Length: {len(body)}")
@@ -99,6 +100,7 @@ class Connection(asyncio.Protocol):
         self._error: EngineHTTPError | None = None
         self.status = 0
         self.headers_done = False
+        """Not `status` alone: the parser takes "HTTP/1.1 000" for an answer."""
         self.complete = False
         self.keep_alive = False
         self.received = False
@@ -155,11 +157,9 @@ class Connection(asyncio.Protocol):
         """Start a request; the answer's state starts afresh."""
         assert self._transport is not None and not self.closed
         self._parser = httptools.HttpResponseParser(self)
-        self.status, self.headers_done, self.complete, self.received = 0, False, False, False
-        self.keep_alive = False
-        self._transport.write(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
-            self._transport.write(body)
+        self.status, self.headers_done, self.complete = 0, False, False
+        self.keep_alive, self.received = False, False
+        self._transport.write(head + body)
 
     async def headers(self) -> int:
         """The answer's status, once its headers are in."""
@@ -228,10 +228,9 @@ class EngineResponse:
         self._client = client
         self._origin = origin
         self.status = connection.status
-
-    async def chunk(self) -> bytes:
-        """What arrived of the body since the last call (waiting for some); b"" at its end."""
-        return await self._connection.chunk()
+        self.chunk = connection.chunk
+        """What arrived of the body since the last call (waiting for some); b"" at its end.
+        The connection's own method, not a wrapper: it runs for every token."""
 
     async def read(self) -> bytes:
         """The rest of the body."""
@@ -274,12 +273,12 @@ class EngineClient:
         one then fails before any byte of an answer and is safe to send once more, on a
         new connection. An engine that really died refuses that one, which the caller
         reports."""
-        origin = split_url(url)[0]
+        origin, target = split_url(url)
         if body is None:
-            head = request_head("GET", url, None, headers or {})
+            head = request_head("GET", origin, target, None, headers or {})
         else:
             sent = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
-            head = request_head("POST", url, body, sent)
+            head = request_head("POST", origin, target, body, sent)
         async with asyncio.timeout(deadline_s):
             if (kept := self._take(origin)) is not None:
                 try:
@@ -292,13 +291,29 @@ class EngineClient:
     async def post(
         self,
         url: str,
-        body: bytes | None,
+        body: bytes,
         headers: Mapping[str, str] | None = None,
         deadline_s: float | None = None,
     ) -> tuple[int, bytes]:
-        """POST (GET when `body` is None) and read the whole answer within `deadline_s`:
-        (status, body). Given up (a deadline, a cancelled request), the connection is
-        closed, which tells the engine to stop working on it."""
+        """POST and read the whole answer within `deadline_s`: (status, body)."""
+        return await self._whole(url, body, headers, deadline_s)
+
+    async def get(
+        self, url: str, headers: Mapping[str, str] | None = None, deadline_s: float | None = None
+    ) -> tuple[int, bytes]:
+        """GET and read the whole answer within `deadline_s`: (status, body)."""
+        return await self._whole(url, None, headers, deadline_s)
+
+    async def _whole(
+        self,
+        url: str,
+        body: bytes | None,
+        headers: Mapping[str, str] | None,
+        deadline_s: float | None,
+    ) -> tuple[int, bytes]:
+        """The whole answer to a POST of `body` (a GET when None). Given up (a deadline, a
+        cancelled request), the connection is closed, which tells the engine to stop
+        working on it."""
         async with asyncio.timeout(deadline_s):
             response = await self.open(url, body, headers)
             try:
@@ -308,12 +323,6 @@ class EngineClient:
                 raise
         response.release()
         return response.status, content
-
-    async def get(
-        self, url: str, headers: Mapping[str, str] | None = None, deadline_s: float | None = None
-    ) -> tuple[int, bytes]:
-        """GET and read the whole answer within `deadline_s`: (status, body)."""
-        return await self.post(url, None, headers, deadline_s)
 
     def put_back(self, origin: Origin, connection: Connection) -> None:
         """Keep a connection whose answer was read to its end for the next request."""

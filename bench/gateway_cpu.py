@@ -105,6 +105,7 @@ async def cpu_block(
     cpu: ProcessCpu,
     progress: StepProgress | None = None,
     step: str = "CPU",
+    headers: Mapping[str, str] | None = None,
 ) -> CpuBlock:
     """`rounds` requests to `url`, one at a time, between two readings of `cpu`."""
     samples = []
@@ -112,7 +113,7 @@ async def cpu_block(
         server_before, engine_before = cpu()
         started = time.perf_counter()
         for done in range(1, rounds + 1):
-            samples.append(await send(client, url, body, None))
+            samples.append(await send(client, url, body, headers))
             if progress is not None:
                 progress(step, done, rounds)
         wall_s = time.perf_counter() - started
@@ -131,9 +132,11 @@ async def gateway_cpu(
     rounds: int,
     cpu: ProcessCpu,
     progress: StepProgress | None = None,
+    *,
+    headers: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[GatewayCpu]:
     """Each mode's load direct (`urls["direct"]`) and through the gateway, the second
-    mode in the other order so neither path always goes first."""
+    mode in the other order so neither path always goes first; `headers` by path."""
     found = []
     for index, (mode, send) in enumerate(CPU_MODES):
         order = ("direct", "gateway") if index % 2 == 0 else ("gateway", "direct")
@@ -142,7 +145,7 @@ async def gateway_cpu(
             step = f"CPU of {rounds} {mode} answers, {path}"
             blocks[path] = await cpu_block(
                 path, urls[path], body=body, rounds=rounds, send=send, cpu=cpu,
-                progress=progress, step=step,
+                progress=progress, step=step, headers=(headers or {}).get(path),
             )  # fmt: skip
         found.append(GatewayCpu(mode, blocks["direct"], blocks["gateway"]))
     return found

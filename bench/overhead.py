@@ -66,14 +66,18 @@ async def alternate(
     rounds: int,
     progress: StepProgress = _silent,
     step: str = "alternating requests",
+    *,
+    headers: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, PathStats]:
-    """Send `rounds` requests to each path, interleaved, one at a time."""
+    """Send `rounds` requests to each path, interleaved, one at a time; `headers` by path
+    name (an engine reached straight wants its key)."""
     samples: dict[str, list[StreamSample]] = {name: [] for name in paths}
     names, total = list(paths), rounds * len(paths)
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as client:
         for round_ in range(rounds):
             for name in names if round_ % 2 == 0 else reversed(names):
-                samples[name].append(await stream_chat(client, paths[name], body))
+                sent = (headers or {}).get(name)
+                samples[name].append(await stream_chat(client, paths[name], body, sent))
                 progress(step, sum(map(len, samples.values())), total)
     return {name: PathStats(name, tuple(found)) for name, found in samples.items()}
 
@@ -114,15 +118,16 @@ async def aggregate_throughput(
     *,
     progress: StepProgress = _silent,
     step: str = "concurrent requests",
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[float, list[StreamSample]]:
     """Output tokens per second of wall time with `concurrency` requests in flight, each
-    sent with `send` (streamed; `unary_chat` for whole answers)."""
+    sent with `send` (streamed; `unary_chat` for whole answers) and `headers`."""
     connector = aiohttp.TCPConnector(limit=0)
     done = 0
 
     async def one(_index: int) -> StreamSample:
         nonlocal done
-        sample = await send(client, base_url, body, None)
+        sample = await send(client, base_url, body, headers)
         done += 1
         progress(step, done, requests)
         return sample

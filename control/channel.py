@@ -30,6 +30,7 @@ SOCKET_PATH_MAX = 100
 """AF_UNIX paths are limited to 104 bytes (macOS) or 108 (Linux), the NUL included."""
 CHALLENGE_PATH = "/api/challenge"
 PROOF_LABEL = b"hostbench-control-v1"
+ENGINE_KEY_LABEL = b"hostbench-engine-key-v1"
 MASKED_SECRET = "**********"
 """How pydantic shows a SecretStr; never a secret itself."""
 
@@ -108,6 +109,25 @@ def proof(token: str, port: int, nonce: str) -> str:
     """What only a holder of `token`, listening on `port`, answers to `nonce`."""
     message = b"\n".join((PROOF_LABEL, str(port).encode(), nonce.encode()))
     return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
+
+
+def engine_key(token: str) -> str:
+    """The API key of the engines a server with control token `token` starts
+    (`engines.base.with_access_key`): derived from the token, so the user's own tools
+    (`hostbench bench`'s direct path, a bench's engine version) can reach an engine
+    straight, and an engine process never holds the token itself. Engines started before
+    `hostbench token rotate` keep the key of the token they started with."""
+    return hmac.new(token.encode(), ENGINE_KEY_LABEL, hashlib.sha256).hexdigest()
+
+
+def engine_headers(token_file: Path) -> dict[str, str]:
+    """What to send an engine of the server whose control token is in `token_file`; none
+    where there is no token (no server has run under this data directory)."""
+    try:
+        token = token_file.read_text().strip()
+    except OSError:
+        return {}
+    return {"Authorization": f"Bearer {engine_key(token)}"} if token else {}
 
 
 def proof_matches(token: str, port: int, nonce: str, answer: object) -> bool:

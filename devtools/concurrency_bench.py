@@ -33,7 +33,7 @@ import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from bench.loadgen import ChatSender, StreamSample, stream_chat, unary_chat
 from bench.overhead import aggregate_throughput, alternate
 from bench.report import describe_machine
 from catalog import LocalModel, LocalModels, load_catalog, resolve_model
+from control.channel import engine_headers
 from engines.llamacpp import build
 from engines.process import free_port
 from hardware import discover
@@ -159,14 +160,21 @@ def _median(values: Sequence[float]) -> str:
 
 
 async def levels(
-    urls: dict[str, str], body: dict[str, Any], send: ChatSender = stream_chat
+    urls: dict[str, str],
+    body: dict[str, Any],
+    send: ChatSender = stream_chat,
+    headers: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, dict[int, float]]:
-    """Aggregate tok/s per server and level; both servers back to back at each level."""
+    """Aggregate tok/s per server and level; both servers back to back at each level
+    (`headers` by server name)."""
     found: dict[str, dict[int, float]] = {name: {} for name in urls}
     for level in LEVELS:
         for name, url in urls.items():
             requests = max(4, 2 * level)
-            rate, samples = await aggregate_throughput(url, body, requests, level, send)
+            sent = (headers or {}).get(name)
+            rate, samples = await aggregate_throughput(
+                url, body, requests, level, send, headers=sent
+            )
             complete = sum(1 for s in samples if s.ok and s.output_tokens == body["max_tokens"])
             if complete < len(samples):
                 note = f"{name} at {level} streams: {complete}/{len(samples)} complete answers"
@@ -205,6 +213,8 @@ class Session:
     model: LocalModel
     urls: dict[str, str]
     engine_url: str
+    engine_key: Mapping[str, str]
+    """What the engine behind our launch wants with a request (its API key)."""
     body: dict[str, Any]
     cache: tuple[str, str]
     """The launch's K and V cache types, which llama-bench is given too."""
@@ -219,12 +229,13 @@ class Session:
             "our launch's llama-server": self.engine_url,
             "llama_cpp.server": self.urls["llama_cpp.server"],
         }
-        return asyncio.run(levels(urls, self.body, unary_chat))
+        keys = {"our launch's llama-server": self.engine_key}
+        return asyncio.run(levels(urls, self.body, unary_chat, keys))
 
     def decode_round(self, binary: Path) -> DecodeRound:
         args = self.args
         paths = {"direct": self.engine_url, "gateway": self.urls["hostbench launch"]}
-        found = asyncio.run(alternate(paths, self.body, 1))
+        found = asyncio.run(alternate(paths, self.body, 1, headers={"direct": self.engine_key}))
         direct = found["direct"].samples[0]
         depths = sorted({0, direct.prompt_tokens or 0})
         tg = llama_bench_tg(
@@ -267,7 +278,8 @@ def measure(args: argparse.Namespace, model: LocalModel, logs: Path) -> list[str
         engine_url = f"http://127.0.0.1:{ready['port']}/v1"
         options = ready["options"]
         cache = (options["cache_type_k"], options["cache_type_v"])
-        session = Session(args, model, urls, engine_url, body, cache)
+        key = engine_headers(Locations.from_env().token_file)
+        session = Session(args, model, urls, engine_url, key, body, cache)
         return report(session, launch, ready["runtime"])
     finally:
         server.stop()

@@ -32,9 +32,11 @@ from bench.overhead import Overhead, PathStats, alternate
 from bench.report import describe_machine
 from bench.tcp_relay import relay_process
 from catalog import LocalModel
+from control.channel import engine_headers
 from devtools.concurrency_bench import local_model
 from engines.process import free_port
 from hardware import discover
+from profiles import Locations
 
 STUB = (
     "--engine",
@@ -58,7 +60,9 @@ def measure(
                 "relay": f"{relay_url}/v1",
                 "gateway": f"{server.base_url}/v1",
             }
-            result = asyncio.run(alternate(paths, body, rounds))
+            key = engine_headers(Locations.from_env().token_file)
+            headers = {"direct": key, "relay": key}
+            result = asyncio.run(alternate(paths, body, rounds, headers=headers))
         cpu_ms = _server_cpu_ms(server.proc.pid, paths["gateway"], body, rounds)
     finally:
         server.stop()

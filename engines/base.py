@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -161,6 +161,24 @@ class LaunchSpec:
     """Paths beyond chat, completions and embeddings that the engine answers itself
     (`/v1/messages`, `/v1/responses`, `/tokenize`, ...); the gateway refuses the others
     with an error naming the engine (serving/endpoints.py)."""
+    key_env: str | None = None
+    """The environment variable through which the runtime takes an API key, where it has
+    one: the supervisor gives the engine a key there (`with_access_key`)."""
+
+
+def with_access_key(spec: LaunchSpec, key: str) -> LaunchSpec:
+    """`spec` with `key` as its engine's API key, sent by the gateway with every request.
+
+    An engine listens on a loopback port without a key of its own, and llama-server and
+    vLLM answer any Origin: every local process, and every web page the user opens, could
+    use it past the gateway's key, guard, limits and record (docs/architecture.md,
+    "Engines only answer hostbench"). The key goes through the environment, which only
+    the user can read, not argv, which every local user can. A key the user gave the
+    engine (`upstream_headers` already set) is kept."""
+    if spec.key_env is None or spec.upstream_headers:
+        return spec
+    env = {**spec.env, spec.key_env: key}
+    return replace(spec, env=env, upstream_headers={"Authorization": f"Bearer {key}"})
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import httpx
 
 from catalog import LocalModel
 from engines import process, watchdog
-from engines.base import EngineAdapter, EngineOptions, LaunchSpec, MemoryPlan
+from engines.base import EngineAdapter, EngineOptions, LaunchSpec, MemoryPlan, with_access_key
 from engines.errors import EngineExistsError, EngineNotFoundError, EngineStartError
 from engines.runfiles import RunFiles
 from profiles import EngineSettings
@@ -110,9 +110,12 @@ class ManagedEngine:
         log_dir: Path,
         on_event: Callable[[EngineEvent], None],
         run_files: RunFiles | None = None,
+        *,
+        access_key: Callable[[], str] | None = None,
     ) -> None:
         self.request = request
         self.settings = settings
+        self._access_key = access_key
         self.log_path = log_dir / f"{request.served_name.replace('/', '_')}.log"
         self._on_event = on_event
         self._run_files = run_files
@@ -180,6 +183,8 @@ class ManagedEngine:
         port = process.free_port()
         request = self.request
         spec = request.adapter.launch_spec(request.model, self.name, request.options, port)
+        if self._access_key is not None:
+            spec = with_access_key(spec, self._access_key())
         run = self._run
         run.spec, run.state, run.started_at, run.ready_at = (
             spec,
@@ -360,11 +365,15 @@ class Supervisor:
         log_dir: Path,
         on_event: Callable[[EngineEvent], None] = lambda event: None,
         run_files: RunFiles | None = None,
+        access_key: Callable[[], str] | None = None,
     ) -> None:
+        """`access_key`, where given, makes each engine's API key as it starts (a runtime
+        that takes one then answers only those who have it: `engines.base.with_access_key`)."""
         self.settings = settings
         self.log_dir = log_dir
         self._on_event = on_event
         self.run_files = run_files
+        self._access_key = access_key
         self._engines: dict[str, ManagedEngine] = {}
 
     def engines(self) -> list[ManagedEngine]:
@@ -394,7 +403,14 @@ class Supervisor:
         taken = [name for name in request.names if self.find(name) is not None]
         if taken:
             raise EngineExistsError(f"{', '.join(taken)} is already served; stop it first")
-        engine = ManagedEngine(request, self.settings, self.log_dir, self._on_event, self.run_files)
+        engine = ManagedEngine(
+            request,
+            self.settings,
+            self.log_dir,
+            self._on_event,
+            self.run_files,
+            access_key=self._access_key,
+        )
         self._engines[engine.name] = engine
         try:
             await engine.start()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
@@ -65,6 +65,8 @@ class EngineEndpoint:
     model: str
     runtime: str
     url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The engine's API key (llama-server asks for it on /metrics too)."""
 
 
 def map_families(text: str, model: str, runtime: str) -> list[Metric]:
@@ -107,7 +109,7 @@ async def _scrape_one(
     upstream: EngineClient, engine: EngineEndpoint, timeout_s: float
 ) -> list[Metric]:
     with contextlib.suppress(*ENGINE_HTTP_FAILURES, ValueError):
-        status, body = await upstream.get(engine.url, deadline_s=timeout_s)
+        status, body = await upstream.get(engine.url, engine.headers, deadline_s=timeout_s)
         if status == 200:
             return map_families(body.decode("utf-8", "replace"), engine.model, engine.runtime)
     return []

@@ -33,7 +33,7 @@ def engine_endpoints(state: ServerState) -> list[EngineEndpoint]:
         spec = engine.spec
         if engine.state == EngineState.READY and spec and spec.runtime in METRICS_PATHS:
             url = engine.base_url + METRICS_PATHS[spec.runtime]
-            found.append(EngineEndpoint(engine.name, spec.runtime, url))
+            found.append(EngineEndpoint(engine.name, spec.runtime, url, spec.upstream_headers))
     return found
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bench import RequestRecorder
 from bench.live import LiveMetrics
+from control.channel import engine_key
 from engines.http_client import EngineClient
 from engines.runfiles import RunFiles
 from engines.supervisor import EngineEvent, Supervisor, event_record
@@ -58,8 +59,13 @@ class ServerState:
             recorder.submit_event(event_record(event))  # on the writer thread, never the loop
 
         run_files = RunFiles(locations.data_dir / "run" / "engines")
+        control_token = ControlToken.load(locations.token_file)
         supervisor = Supervisor(
-            settings.engines, locations.logs_dir / "engines", on_event, run_files
+            settings.engines,
+            locations.logs_dir / "engines",
+            on_event,
+            run_files,
+            access_key=lambda: engine_key(control_token.current()),
         )
         upstream = EngineClient()
         launcher = Launcher(settings, locations, store)
@@ -74,7 +80,7 @@ class ServerState:
             gateway=Gateway(supervisor, upstream, recorder, pool, settings.server.max_json_depth),
             launcher=launcher,
             sampler=Sampler(pids=supervisor.pids, model_dir=locations.models_dir),
-            control_token=ControlToken.load(locations.token_file),
+            control_token=control_token,
             live=live,
             metrics=metrics,
             pool=pool,

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from app.background import BackgroundServer
+from control.channel import engine_headers
 from engines.process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +68,11 @@ class ServerProcess(BackgroundServer):
     @property
     def token(self) -> str:
         return (self.home / "config" / "control-token").read_text().strip()
+
+    @property
+    def engine_key(self) -> dict[str, str]:
+        """What the server's engines want from a client that reaches them straight."""
+        return engine_headers(self.home / "config" / "control-token")
 
     def control(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}

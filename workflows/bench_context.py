@@ -57,12 +57,16 @@ def running_engine(client: ControlClient, model: str) -> EngineStatus | None:
     return find_engine(client.engines(), model)
 
 
-def engine_version(status: EngineStatus, timeout_s: float = 5.0) -> str | None:
-    """llama-server's build (from /props), or the llama-cpp-python package version."""
+def engine_version(
+    status: EngineStatus, headers: Mapping[str, str], timeout_s: float = 5.0
+) -> str | None:
+    """llama-server's build (from /props, asked with the engine's key: `headers`), or the
+    llama-cpp-python package version."""
     runtime = status.runtime
     if runtime == "llama-server" and status.port:
         try:
-            props = httpx.get(f"http://127.0.0.1:{status.port}/props", timeout=timeout_s)
+            url = f"http://127.0.0.1:{status.port}/props"
+            props = httpx.get(url, headers=headers, timeout=timeout_s)
             build = props.json().get("build_info")
             return f"llama-server {build}" if build else None
         except (httpx.HTTPError, ValueError, AttributeError):

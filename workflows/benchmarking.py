@@ -36,6 +36,7 @@ from bench.runs import BenchRun, BenchRuns
 from bench.session import BenchPlan, SweepHooks, SweepProgress, failed_warmup, run_sweep_blocking
 from catalog import LocalModels
 from control.api import EngineStatus
+from control.channel import engine_headers
 from hardware import MachineSnapshot, discover
 from profiles import CostDefaults, Locations, Settings
 from storage import Store
@@ -140,7 +141,8 @@ def prepare_local(
     path = Path(status.model_path)
     tokenizer = LlamaCppTokenizer(path) if path.is_file() else None
     reads = model_reads(status)  # one read of the model's headers for both
-    engine = engine_context(status, LocalModels(store), engine_version(status), reads)
+    version = engine_version(status, engine_headers(locations.token_file))
+    engine = engine_context(status, LocalModels(store), version, reads)
     snapshot = discover(locations.models_dir)
     eos = tokenizer.eos_token_id() if tokenizer else None
     return PreparedBench(

@@ -144,6 +144,7 @@ class LlamaCppEngine(EngineAdapter):
             whole_answers_streamed=runtime == LLAMA_SERVER,
             native_endpoints=frozenset(native),
             vocab_size=_vocab_size(model) if runtime == LLAMA_SERVER else None,
+            key_env="LLAMA_API_KEY" if runtime == LLAMA_SERVER else "API_KEY",
         )
 
     def _threads(self, options: LlamaCppOptions) -> tuple[int, int]:

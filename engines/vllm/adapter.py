@@ -197,6 +197,7 @@ class VllmEngine(EngineAdapter):
             upstream_headers={"Authorization": f"Bearer {key}"} if key else {},
             models_path="/v1/models",
             metrics_path="/metrics",
+            key_env="VLLM_API_KEY",
         )
 
     def container(

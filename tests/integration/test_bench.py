@@ -183,7 +183,8 @@ def test_sequential_streams_on_kept_alive_connections_all_complete(server: Serve
 
     async def six_in_a_row() -> list[StreamSample]:
         async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as client:
-            return [await stream_chat(client, engine_url, body) for _ in range(6)]
+            key = server.engine_key
+            return [await stream_chat(client, engine_url, body, key) for _ in range(6)]
 
     samples = asyncio.run(six_in_a_row())
     assert [s.error for s in samples] == [None] * 6
@@ -202,7 +203,9 @@ def test_whole_answers_through_the_load_generator_count_every_token(
     }
     engine_url = f"http://127.0.0.1:{server.engine()['port']}/v1"
 
-    rate, samples = asyncio.run(aggregate_throughput(engine_url, body, 4, 2, unary_chat))
+    rate, samples = asyncio.run(
+        aggregate_throughput(engine_url, body, 4, 2, unary_chat, headers=server.engine_key)
+    )
 
     assert all(s.ok and s.tokens_from_usage and 0 < s.output_tokens <= 12 for s in samples)
     if server.ready["runtime"] == "llama-server":  # llama_cpp.server ignores ignore_eos
@@ -237,7 +240,8 @@ def test_the_gateways_cpu_is_read_from_both_processes_counters(server: ServerPro
     cpu = process_cpu(server.proc.pid, engine["pid"])
     server_total_s, engine_total_s = cpu()
     assert server_total_s > 0.1 and engine_total_s > 0, "each process's own counters"
-    readings = asyncio.run(gateway_cpu(urls, body, 3, cpu))
+    headers = {"direct": server.engine_key}
+    readings = asyncio.run(gateway_cpu(urls, body, 3, cpu, headers=headers))
     assert [reading.mode for reading in readings] == ["streamed", "whole"]
     for reading in readings:
         for block in (reading.direct, reading.gateway):

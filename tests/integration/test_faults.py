@@ -220,8 +220,9 @@ def test_server_sigkill_leaves_no_engine_and_the_next_start_tidies_up(
     print(f"\nserver SIGKILL: its engine gone after {gone_after:.2f} s")
 
 
-def _requests_processing(engine_port: int) -> float:
-    metrics = httpx.get(f"http://127.0.0.1:{engine_port}/metrics", timeout=10).text
+def _requests_processing(engine_port: int, key: dict[str, str]) -> float:
+    url = f"http://127.0.0.1:{engine_port}/metrics"
+    metrics = httpx.get(url, headers=key, timeout=10).text
     for line in metrics.splitlines():
         if line.startswith("llamacpp:requests_processing"):
             return float(line.split()[-1])
@@ -249,7 +250,8 @@ def test_client_leaving_a_whole_answer_frees_the_engine_slot(fault_server: Serve
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(fault_server.openai_url + "/chat/completions", json=LONG_ANSWER, timeout=1.5)
     left_at = time.monotonic()
-    while _requests_processing(port) > 0 and time.monotonic() - left_at < would_end_s:
+    key = fault_server.engine_key
+    while _requests_processing(port, key) > 0 and time.monotonic() - left_at < would_end_s:
         time.sleep(0.02)
     freed = time.monotonic() - left_at
     assert freed < would_end_s / 4, f"the engine kept generating for nobody ({freed:.1f} s)"

@@ -175,7 +175,8 @@ def wait_for_idle_engine(server: ServerProcess, timeout_s: float = 30) -> bool:
     url = f"http://127.0.0.1:{server.engine()['port']}/metrics"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if "llamacpp:requests_processing 0" in httpx.get(url, timeout=10).text:
+        metrics = httpx.get(url, headers=server.engine_key, timeout=10).text
+        if "llamacpp:requests_processing 0" in metrics:
             return True
         time.sleep(0.1)
     return False

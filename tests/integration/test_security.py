@@ -339,3 +339,36 @@ def test_a_unix_socket_is_checked_for_bodies_only(home: Path, tmp_path: Path) ->
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+# --- the engines behind the server ----------------------------------------------------
+
+
+def test_an_engine_answers_only_its_server(server: ServerProcess) -> None:
+    """An engine listens on a loopback port, where every local process and every web page
+    the user opens can reach it; it answers only with the key its server gave it
+    (engines.base.with_access_key), which is in its environment, not its command line."""
+    engine = server.engine()
+    base = f"http://127.0.0.1:{engine['port']}"
+    page = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+    short = {**HELLO, "max_tokens": 2}
+    from_page = httpx.post(base + CHAT, content=json.dumps(short), headers=page, timeout=60)
+    assert from_page.status_code == 401, from_page.text
+    assert httpx.post(base + CHAT, json=short, timeout=60).status_code == 401
+    wrong = {"Authorization": "Bearer " + "x" * 64}
+    assert httpx.post(base + CHAT, json=short, headers=wrong, timeout=60).status_code == 401
+    keyed = httpx.post(base + CHAT, json=short, headers=server.engine_key, timeout=60)
+    assert keyed.status_code == 200, keyed.text
+    key = server.engine_key["Authorization"].removeprefix("Bearer ")
+    assert key.encode() not in Path(f"/proc/{engine['pid']}/cmdline").read_bytes()
+    through = httpx.post(server.openai_url + "/chat/completions", json=short, timeout=60)
+    assert through.status_code == 200, "the gateway sends the key"
+
+
+def test_the_engines_metrics_reach_the_servers_metrics(default_server: ServerProcess) -> None:
+    """llama-server asks for its key on /metrics too: the server scrapes with it."""
+    engine = default_server.engine()
+    direct = httpx.get(f"http://127.0.0.1:{engine['port']}/metrics", timeout=30)
+    assert direct.status_code == 401
+    exposed = httpx.get(default_server.base_url + "/metrics", timeout=30).text
+    assert "hostbench_engine_requests_running{" in exposed, exposed[-2000:]

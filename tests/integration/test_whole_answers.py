@@ -22,8 +22,8 @@ def _both(server: ServerProcess, path: str, body: dict[str, Any]) -> tuple[Any, 
     """(through the gateway, from the engine directly) for one request."""
     engine_url = f"http://127.0.0.1:{server.engine()['port']}"
     answers = []
-    for base in (server.base_url, engine_url):
-        response = httpx.post(base + path, json=body, timeout=120)
+    for base, headers in ((server.base_url, {}), (engine_url, server.engine_key)):
+        response = httpx.post(base + path, json=body, headers=headers, timeout=120)
         assert response.status_code == 200, response.text
         answers.append(response.json())
     return answers[0], answers[1]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from catalog import LocalModel
+from engines.base import with_access_key
 from engines.errors import UnsupportedOptionError
 from engines.llamacpp import LlamaCppEngine, LlamaCppOptions
 from engines.llamacpp.adapter import LLAMA_SERVER, PYTHON_SERVER
@@ -64,6 +65,23 @@ def test_python_server_command(python_engine: LlamaCppEngine) -> None:
     assert flag(spec.argv, "--n_gpu_layers") == "0", "auto means 0 on a CPU-only build"
     assert flag(spec.argv, "--model_alias") == "served"
     assert spec.token_count_path == "/extras/tokenize/count"
+
+
+@pytest.mark.parametrize(
+    ("runtime", "variable"), [(LLAMA_SERVER, "LLAMA_API_KEY"), (PYTHON_SERVER, "API_KEY")]
+)
+def test_each_runtime_takes_its_key_from_the_environment(
+    server_engine: LlamaCppEngine, python_engine: LlamaCppEngine, runtime: str, variable: str
+) -> None:
+    """The variable each server reads its API key from (llama.cpp `common/arg.cpp`,
+    `--api-key`'s env; llama-cpp-python's `ServerSettings.api_key`, a pydantic setting);
+    tests/integration/test_security.py checks that both engines then refuse a keyless
+    request."""
+    engine = server_engine if runtime == LLAMA_SERVER else python_engine
+    spec = with_access_key(engine.launch_spec(MODEL, "served", LlamaCppOptions(), 1), "k" * 64)
+    assert spec.runtime == runtime
+    assert spec.env[variable] == "k" * 64 and "k" * 64 not in " ".join(spec.argv)
+    assert spec.upstream_headers == {"Authorization": "Bearer " + "k" * 64}
 
 
 def test_threads_default_to_physical_cores_not_half_the_logical(

@@ -9,9 +9,10 @@ Every answer has exactly the asked length (end of sequence banned), so tok/s com
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ class EngineBench:
     cancel: threading.Event
     phase: Callable[[str], None] = lambda _text: None
     """Told what the measurement is doing now (progress within it)."""
+    access_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    """The measured engines' API key (engines.base.with_access_key)."""
 
     async def __call__(self, options: Mapping[str, Any]) -> Reading:
         adapter = self.request.adapter
@@ -57,7 +60,11 @@ class EngineBench:
         except ValidationError as error:
             return Reading({}, error=f"invalid: {error.errors()[0]['msg']}")
         engine = ManagedEngine(
-            replace(self.request, options=parsed), self.settings, self.log_dir, lambda _e: None
+            replace(self.request, options=parsed),
+            self.settings,
+            self.log_dir,
+            lambda _e: None,
+            access_key=lambda: self.access_key,
         )
         self.phase("starting the engine")
         try:
@@ -76,6 +83,7 @@ class EngineBench:
             force_length=True,
             eos_token_id=self.load.eos_token_id,
             kind="hostbench",
+            api_key=self.access_key,
         )
         tok_s: dict[int, float] = {}
         ttft: dict[int, float | None] = {}

@@ -8,7 +8,7 @@ import argparse
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from bench.overhead import (
 from bench.report import describe_machine
 from bench.tcp_relay import relay_process
 from catalog import LocalModel, LocalModels, load_catalog, read_gguf_info, resolve_model
+from control.channel import engine_headers
 from engines.process import free_port
 from errors import ExitCode
 from hardware import discover
@@ -120,18 +121,27 @@ it); single-stream decode; concurrent streams on each of the two servers."""
 
 
 async def measure(
-    plan: Plan, urls: dict[str, str], body: dict[str, Any], cpu: ProcessCpu, progress: StepProgress
+    plan: Plan,
+    urls: dict[str, str],
+    body: dict[str, Any],
+    cpu: ProcessCpu,
+    progress: StepProgress,
+    *,
+    engine_key: Mapping[str, str],
 ) -> list[str]:
-    """The comparisons, as Markdown lines."""
+    """The comparisons, as Markdown lines; `engine_key` goes with the requests that reach
+    the engine itself (straight, or through the bare relay)."""
+    headers = {"direct": engine_key, "bare TCP relay": engine_key}
     paths = await alternate(
         {"direct": urls["direct"], "bare TCP relay": urls["relay"], "gateway": urls["gateway"]},
         body,
         plan.requests,
         progress,
         "gateway overhead (direct / bare TCP relay / gateway, alternating)",
+        headers=headers,
     )
     overhead = Overhead(paths["direct"], paths["gateway"], floor=paths["bare TCP relay"])
-    cpu_readings = await gateway_cpu(urls, body, plan.requests, cpu, progress)
+    cpu_readings = await gateway_cpu(urls, body, plan.requests, cpu, progress, headers=headers)
     servers = {"hostbench launch": urls["gateway"], "llama_cpp.server defaults": urls["baseline"]}
     rounds = max(5, plan.requests // 5)
     speeds = await compare_servers(servers, body, rounds, plan.concurrency, progress)
@@ -216,7 +226,8 @@ def run_overhead(argv: Sequence[str]) -> int:
             note(f"measuring in {OVERHEAD_STEPS} steps (Ctrl-C stops) ...")
             cpu = process_cpu(server.proc.pid, ready["pid"])
             steps = StepsProgress(OVERHEAD_STEPS)
-            lines = run_event_loop(measure(plan, urls, body, cpu, steps))
+            engine_key = engine_headers(ctx.locations.token_file)
+            lines = run_event_loop(measure(plan, urls, body, cpu, steps, engine_key=engine_key))
     finally:
         server.stop()
         if baseline is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from engines.base import with_access_key
 from engines.errors import EngineUnavailableError, UnsupportedOptionError
 from engines.vllm import VllmEngine, VllmOptions
 from engines.vllm.adapter import model_ref, serve_args
@@ -79,6 +80,11 @@ def test_secrets_stay_off_the_command_line(
     assert (spec.health_path, spec.models_path, spec.runtime) == ("/health", "/v1/models", "vllm")
     assert spec.context_limit == 32768, "the catalog's context when max_model_len is unset"
     assert "**" in str(options.model_dump(mode="json")["engine_api_key"])
+    assert with_access_key(spec, "ours") == spec, "the user's own key is kept"
+    unkeyed = engine.launch_spec(located(engine, "qwen2.5-7b-instruct"), "qwen", VllmOptions(), 1)
+    keyed = with_access_key(unkeyed, "ours")
+    assert keyed.env["VLLM_API_KEY"] == "ours" and "ours" not in " ".join(keyed.argv)
+    assert keyed.upstream_headers == {"Authorization": "Bearer ours"}
 
 
 @pytest.mark.parametrize(

@@ -169,9 +169,9 @@ class LaunchSpec:
 def with_access_key(spec: LaunchSpec, key: str) -> LaunchSpec:
     """`spec` with `key` as its engine's API key, sent by the gateway with every request.
 
-    An engine listens on a loopback port without a key of its own, and llama-server and
-    vLLM answer any Origin: every local process, and every web page the user opens, could
-    use it past the gateway's key, guard, limits and record (docs/architecture.md,
+    An engine listens on a loopback port without a key of its own, and llama-server
+    answers any Origin: every local process, and every web page the user opens, could use
+    it past the gateway's key, guard, limits and record (docs/architecture.md,
     "Engines only answer hostbench"). The key goes through the environment, which only
     the user can read, not argv, which every local user can. A key the user gave the
     engine (`upstream_headers` already set) is kept."""

@@ -250,6 +250,15 @@ def test_the_readme_multinode_example_runs_on_the_ray_cluster(parsed: dict[str, 
     assert list(spec.argv[1:]) == argv
 
 
+def test_vllm_allows_no_web_page_by_default(parsed: dict[str, Any]) -> None:
+    """hostbench passes no CORS flags: vLLM 0.33 allows no browser origin unless told
+    (`--allowed-origins`; its own help: "Cross-origin browser access is disabled by
+    default"), which with VLLM_API_KEY keeps web pages off the engine (README "Security").
+    A vLLM that flips this default fails here."""
+    _, result = parsed["cases"]["defaults"]
+    assert result["args"]["allowed_origins"] == []
+
+
 def test_the_auto_layout_reaches_vllm(parsed: dict[str, Any]) -> None:
     (_, options), result = parsed["cases"]["auto-layout-8xh100"]
     assert (options.tensor_parallel_size, options.data_parallel_size) == (2, 4)

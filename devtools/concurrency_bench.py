@@ -147,6 +147,21 @@ def decode_rows(rounds: Sequence[DecodeRound], threads: int, tokens: int) -> lis
     return rows
 
 
+def paired_lines(rounds: Sequence[DecodeRound]) -> list[str]:
+    """Through hostbench against direct, request by request: the two requests of a round
+    are back to back, so a slow minute slows both and the ratio keeps what the gateway
+    costs, where each against llama-bench (run after them) spreads far wider."""
+    ratios = [r.gateway / r.direct for r in rounds if r.gateway and r.direct]
+    if not ratios:
+        return []
+    spread = f"{min(ratios):.3f}–{max(ratios):.3f}"
+    return [
+        "",
+        f"Through hostbench / direct, paired in each round: median {statistics.median(ratios):.3f} "
+        f"(range {spread}, {len(ratios)} rounds)",
+    ]
+
+
 def _ratio_cells(pairs: Sequence[tuple[float | None, float | None]]) -> str:
     """'median | min-max |' of rate / reference over the rounds that have both."""
     ratios = [rate / ref for rate, ref in pairs if rate and ref]
@@ -257,6 +272,7 @@ def report(session: Session, launch: list[str], runtime: str) -> list[str]:
     if args.llama_bench is not None:
         rounds = [session.decode_round(args.llama_bench) for _ in range(args.rounds)]
         lines += ["", *decode_rows(rounds, args.threads, args.max_tokens)]
+        lines += paired_lines(rounds)
     return lines
 
 

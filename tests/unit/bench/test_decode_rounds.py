@@ -4,7 +4,7 @@ that round's llama-bench rate, and each reading keeps its own source."""
 from __future__ import annotations
 
 from bench.loadgen import EngineTimings, StreamSample
-from devtools.concurrency_bench import DecodeRound, decode_rows, tg_by_depth
+from devtools.concurrency_bench import DecodeRound, decode_rows, paired_lines, tg_by_depth
 
 
 def _sample(
@@ -79,3 +79,18 @@ def test_llama_bench_csv_is_read_by_depth() -> None:
     )
 
     assert tg_by_depth(text) == {0: 212.754426, 46: 212.207147}
+
+
+def test_the_gateway_is_also_read_against_direct_in_the_same_round() -> None:
+    """Per-round ratios 0.95, 0.98 and 0.90 (a slow round halves both rates): the median
+    is 0.95; a round without both readings is left out."""
+    rounds = [DecodeRound(100.0, None, 100.0, 95.0), DecodeRound(50.0, None, 50.0, 49.0)]
+    rounds += [DecodeRound(100.0, None, 100.0, 90.0), DecodeRound(100.0, None, None, 90.0)]
+
+    lines = paired_lines(rounds)
+
+    assert lines[-1] == (
+        "Through hostbench / direct, paired in each round: median 0.950 "
+        "(range 0.900–0.980, 3 rounds)"
+    )
+    assert paired_lines([DecodeRound(100.0, None, None, None)]) == []

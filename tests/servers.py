@@ -66,13 +66,17 @@ class ServerProcess(BackgroundServer):
         return f"{self.base_url}/v1"
 
     @property
+    def token_file(self) -> Path:
+        return self.home / "config" / "control-token"
+
+    @property
     def token(self) -> str:
-        return (self.home / "config" / "control-token").read_text().strip()
+        return self.token_file.read_text().strip()
 
     @property
     def engine_key(self) -> dict[str, str]:
         """What the server's engines want from a client that reaches them straight."""
-        return engine_headers(self.home / "config" / "control-token")
+        return engine_headers(self.token_file)
 
     def control(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}

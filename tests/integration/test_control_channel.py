@@ -204,7 +204,7 @@ def test_a_rotated_token_replaces_the_old_one(server: ServerProcess) -> None:
     assert server.control("GET", "/api/engines").status_code == 200
     done = run_cli(server.home, "token", "rotate")
     assert done.returncode == 0, done.stderr
-    token_file = server.home / "config" / "control-token"
+    token_file = server.token_file
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert server.token != old
     refused = httpx.get(

@@ -89,9 +89,17 @@ async def streams_three_events(_: Engine, writer: asyncio.StreamWriter, __: byte
     return True
 
 
-async def answers_whole(_: Engine, writer: asyncio.StreamWriter, __: bytes) -> bool:
-    writer.write(b'HTTP/1.1 201 Created\r\nContent-Length: 7\r\n\r\n{"a":1}')
-    return True
+def replies(raw: bytes, *, keep_open: bool = True) -> Answer:
+    """An engine that answers every request with `raw`."""
+
+    async def answer(_: Engine, writer: asyncio.StreamWriter, __: bytes) -> bool:
+        writer.write(raw)
+        return keep_open
+
+    return answer
+
+
+answers_whole = replies(b'HTTP/1.1 201 Created\r\nContent-Length: 7\r\n\r\n{"a":1}')
 
 
 async def test_a_stream_arrives_chunk_by_chunk_and_its_connection_is_reused() -> None:
@@ -165,10 +173,7 @@ async def test_an_answer_cut_short_is_an_error_and_is_not_sent_again() -> None:
 
 
 async def test_what_is_not_http_is_an_error() -> None:
-    async def talks_nonsense(_: Engine, writer: asyncio.StreamWriter, __: bytes) -> bool:
-        writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
-        return True
-
+    talks_nonsense = replies(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
     async with (
         fake_engine(talks_nonsense) as (_, base),
         EngineClient() as client,
@@ -178,10 +183,7 @@ async def test_what_is_not_http_is_an_error() -> None:
 
 
 async def test_connection_close_and_an_unread_answer_are_not_reused() -> None:
-    async def says_close(_: Engine, writer: asyncio.StreamWriter, __: bytes) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
-        return True
-
+    says_close = replies(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
     async with (
         fake_engine(says_close) as (fake, base),
         EngineClient() as client,
@@ -276,12 +278,11 @@ def test_headers_that_would_split_a_request_are_refused() -> None:
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=400))
 def test_any_bytes_from_an_engine_give_an_answer_or_an_engine_http_error(garbage: bytes) -> None:
-    async def sends(_: Engine, writer: asyncio.StreamWriter, __: bytes) -> bool:
-        writer.write(garbage)
-        return False
-
     async def ask() -> None:
-        async with fake_engine(sends) as (_, base), EngineClient() as client:
+        async with (
+            fake_engine(replies(garbage, keep_open=False)) as (_, base),
+            EngineClient() as client,
+        ):
             with contextlib.suppress(ConnectionDropped, InvalidAnswer):
                 await client.post(base + "/a", b"{}", deadline_s=2.0)
 

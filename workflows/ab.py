@@ -5,6 +5,10 @@ recommended one first) or one the user names: an engine (`hostbench engines`) or
 profile that names its engine (a preset such as `llama-cpp-python`, which runs
 llama-cpp-python's own server through the generic OpenAI-compatible engine).
 
+Two more kinds compare one engine with itself: with and without a draft model
+(`plan_draft_ab`), and two quantizations of the model, `MODEL:A` against `MODEL:B`
+(`plan_quant_ab`, both files already on this machine).
+
 An A/B needs two engines that can run here. Where only one can, `plan_ab` refuses before
 anything starts, saying which engine cannot run and why: a user who asked for a comparison
 gets no half of one after minutes of waiting (`hostbench bench MODEL` benches one engine).
@@ -29,8 +33,10 @@ from bench.prompts import PromptSet
 from bench.runs import BenchRun
 from bench.session import BenchPlan, SweepProgress
 from bench.speculative import Acceptance, from_metrics
-from catalog import LocalModels, load_catalog
+from catalog import CatalogError, LocalModels, ModelRef, load_catalog
+from catalog.quant_types import quant_type
 from control.api import EngineStatus
+from engines.base import Availability
 from engines.registry import engine_names, load_engine
 from hardware import discover
 from profiles import CostDefaults, Locations, Settings
@@ -64,6 +70,8 @@ class AbPlan:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     draft: str | None = None
     """The draft model B adds, in an A/B of speculative decoding."""
+    quants: tuple[str, str] | None = None
+    """The two quantizations of the model, in an A/B of quantizations (A's first)."""
 
     @property
     def pair(self) -> list[str]:
@@ -193,6 +201,60 @@ def plan_draft_ab(
     return plan
 
 
+def plan_quant_ab(
+    model: str,
+    quants: tuple[str, str],
+    settings: Settings,
+    locations: Locations,
+    store: Store,
+    *,
+    engine: str | None = None,
+    users: int = 1,
+) -> AbPlan:
+    """A and B: the same model in two quantizations (`MODEL:QUANT`), on one engine. Refused
+    before anything starts unless both are on this machine, saying how to get each
+    (`hostbench pull`, or `hostbench quantize` from a local copy in seconds)."""
+    base = ModelRef.parse(model).model_id
+    name = engine or DEFAULT_ENGINE
+    found = load_engine(name, settings.engines, locations).availability()
+    arms = tuple(_quant_arm(LaunchOrder(f"{base}:{quant}", name), found, store) for quant in quants)
+    recommendation = recommend_here(base, store, locations, users)
+    plan = AbPlan(base, arms, recommendation, quants=quants)
+    refuse_unless_two_run(plan, False)
+    return plan
+
+
+def parse_quants(text: str) -> tuple[str, str]:
+    """`Q4_1,q4_0` -> ("Q4_1", "Q4_0"): two different known quantization types."""
+    names = tuple(part.strip().upper() for part in text.split(",") if part.strip())
+    if len(names) != 2 or names[0] == names[1]:
+        raise BenchUsageError(f"--quants: {text!r}: give two different types, e.g. Q4_1,Q4_0")
+    for name in names:
+        try:
+            quant_type(name)
+        except CatalogError as error:
+            raise BenchUsageError(f"--quants: {error}") from None
+    return names[0], names[1]
+
+
+def _quant_arm(order: LaunchOrder, engine: Availability, store: Store) -> AbArm:
+    """One quantization (`order.model` is MODEL:QUANT): runnable where the engine is and
+    the file is already here. Nothing is pulled in the middle of an A/B: A's minutes of
+    measuring would be lost should B's download fail."""
+    ref = ModelRef.parse(order.model)
+    quant = str(ref.quant)
+    local = LocalModels(store).get(order.model)
+    if local is not None and local.present:
+        why = f"{local.path.name} on {order.engine}: {engine.detail}"
+        return AbArm(quant, order, engine.available, why)
+    entry = load_catalog().entries.get(ref.model_id)
+    if entry is not None and entry.gguf_file(quant) is not None:
+        get = f"hostbench pull {order.model}"
+    else:
+        get = f"hostbench quantize {ref.model_id} --to {quant}"
+    return AbArm(quant, order, False, f"{order.model} is not on this machine: {get}")
+
+
 def recommend_here(model: str, store: Store, locations: Locations, users: int) -> Recommendation:
     from engines.vllm import VllmEngine
 
@@ -249,16 +311,23 @@ def refuse_unless_two_run(plan: AbPlan, recommended: bool) -> None:
         return
     cannot = [f"  {arm.name} cannot: {arm.why}" for arm in plan.arms if not arm.runnable]
     can = f"only {able[0].name} can" if able else "none of them can"
-    hint = (
-        "name a pair that runs here, e.g. --engines llama.cpp,llama-cpp-python (llama.cpp's "
-        "runtime vs llama-cpp-python's own server through the generic engine)"
-        if recommended
-        else "pick engines that run here (hostbench engines; presets: hostbench profiles)"
-    )
+    if plan.quants is not None:
+        head = f"an A/B needs both quantizations of {plan.model} ready to run here, and {can}:"
+        hint = "get what is missing as shown"
+        alone = "bench one quantization"
+    else:
+        head = f"an A/B needs two engines that can run {plan.model} here, and {can}:"
+        hint = (
+            "name a pair that runs here, e.g. --engines llama.cpp,llama-cpp-python "
+            "(llama.cpp's runtime vs llama-cpp-python's own server through the generic engine)"
+            if recommended
+            else "pick engines that run here (hostbench engines; presets: hostbench profiles)"
+        )
+        alone = "bench one engine"
     lines = [
-        f"an A/B needs two engines that can run {plan.model} here, and {can}:",
+        head,
         *cannot,
-        f"  {hint.capitalize()}, or bench one engine: hostbench bench {plan.model}",
+        f"  {hint.capitalize()}, or {alone}: hostbench bench {plan.model}",
     ]
     raise BenchUnavailableError("\n".join(lines))
 
@@ -290,7 +359,8 @@ class _AbSession:
 
     def run_arm(self, label: str, arm: AbArm) -> ArmResult:
         setting, hooks = self.setting, self.hooks
-        hooks.note(f"{label}: starting {self.plan.model} on {arm.name} ...")
+        where = arm.order.profile or arm.order.engine
+        hooks.note(f"{label}: starting {arm.order.model} on {where} ...")
         with hooks.serve(arm.order) as (status, base_url):
             prepared = prepare_local(
                 setting.settings, setting.locations, setting.store, status, base_url

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalog import ModelRef
 from workflows.tuning.search import CONFIRM, Reading, Step
 from workflows.tuning.tuner import TuneOutcome
 
@@ -82,7 +83,18 @@ def summary_lines(outcome: TuneOutcome) -> list[str]:
         f"profile {outcome.profile} written to {outcome.path} ({record.elapsed_s:.0f} s); "
         f"`hostbench launch {outcome.model}` uses it from now on",
     ]
-    return lines + [f"not tried: {why}" for why in record.skipped]
+    return lines + [f"not tried: {why}" for why in record.skipped] + _weights_type(record.model)
+
+
+def _weights_type(model_id: str) -> list[str]:
+    """The one thing the tuner cannot change, and the command that measures it."""
+    ref = ModelRef.parse(model_id)
+    if ref.quant is None:
+        return []
+    return [
+        f"not a launch setting: the weights' type ({ref.quant}); `hostbench bench "
+        f"{ref.model_id} --quants {ref.quant},TYPE` measures another type against it"
+    ]
 
 
 def _confirmation(outcome: TuneOutcome) -> list[str]:

@@ -175,6 +175,32 @@ def test_ab_without_two_engines_is_refused_before_anything_starts(session_home: 
     assert "--engines llama.cpp,llama-cpp-python" in done.stderr and done.stdout == ""
 
 
+def test_a_quant_ab_runs_both_files_and_prints_the_speed_of_b(tmp_path: Path) -> None:
+    """The default model's Q4_1 file against a Q4_0 made from it: refused with the command
+    that makes the missing one, then both benched with the same prompts on llama.cpp."""
+    home = tmp_path / "home"
+    assert run_cli(home, "pull", DEFAULT_MODEL).returncode == 0
+    load = ("--concurrency", "1", "--num-prompts", "3", "--input-len", "16", "--output-len", "16")
+    refused = run_cli(home, "bench", DEFAULT_MODEL, "--quants", "Q4_1,Q4_0", *load)
+    assert refused.returncode == 4 and refused.stdout == "", refused.stderr
+    assert f"hostbench quantize {DEFAULT_MODEL} --to Q4_0" in refused.stderr
+    made = run_cli(home, "quantize", DEFAULT_MODEL, "--to", "Q4_0", "--allow-requantize")
+    assert made.returncode == 0, made.stderr
+    done = run_cli(home, "bench", DEFAULT_MODEL, "--quants", "Q4_1,Q4_0", *load, timeout=600)
+    assert done.returncode == 0, done.stderr
+    arms = re.findall(r"^([AB]): (\S+) = (\S+) via (\S+) .*, runs (\d+)$", done.stdout, re.M)
+    assert [a[:4] for a in arms] == [
+        ("A", "Q4_1", "llama.cpp", "llama-server"),
+        ("B", "Q4_0", "llama.cpp", "llama-server"),
+    ]
+    a, b = (json.loads(run_cli(home, "bench", "show", arm[4], "--json").stdout) for arm in arms)
+    assert (a["context"]["engine"]["quant"], b["context"]["engine"]["quant"]) == ("Q4_1", "Q4_0")
+    assert a["prompts"] == b["prompts"] and a["metrics"]["completed"] == 3
+    speed = b["metrics"]["output_throughput"] / a["metrics"]["output_throughput"]
+    assert f"conc 1: Q4_0 gives {speed:.2f}x the output tok/s of Q4_1" in done.stdout
+    assert "A: Q4_1: llama.cpp's figures: 5.11 bits per weight" in done.stdout
+
+
 def assert_curve(stdout: str, report: Path) -> None:
     """Two levels: the chart on stdout, each level a row with its goodput and cost, and the
     report file with both points."""

@@ -51,7 +51,11 @@ def test_summary_and_progress_lines() -> None:
     lines = summary_lines(outcome())
     assert lines[0] == "default -> tuned: 1 stream 2.4 -> 2.6 tok/s, 8 streams 2.8 -> 9.6 tok/s"
     assert lines[1] == "tuned settings: parallel=8"
-    assert lines[-1] == "not tried: offload: no GPU on this machine (CPU only)"
+    assert lines[-2] == "not tried: offload: no GPU on this machine (CPU only)"
+    assert lines[-1] == (
+        "not a launch setting: the weights' type (Q4_1); `hostbench bench m --quants "
+        "Q4_1,TYPE` measures another type against it"
+    )
     step = Step("parallel: parallel=8", 3, 20, 166.4, 133.6, phase="8 streams")
     assert step_text(step) == (
         "[4/20] parallel: parallel=8 (8 streams) - 166 s elapsed, 134 s of the budget left"

@@ -18,6 +18,7 @@ from app.display.numbers import num
 from bench.ab import LevelComparison
 from bench.errors import BenchUnavailableError, BenchUsageError
 from bench.session import BenchPlan
+from catalog.quant_types import quant_type
 from engines.process import free_port
 from errors import ExitCode
 from storage import Store
@@ -29,8 +30,10 @@ from workflows.ab import (
     ArmResult,
     Served,
     parse_pair,
+    parse_quants,
     plan_ab,
     plan_draft_ab,
+    plan_quant_ab,
     run_ab,
 )
 from workflows.benchmarking import PromptSpec, effective_cost
@@ -94,6 +97,14 @@ def run(
 def _plan(
     ctx: CliContext, args: argparse.Namespace, model: str, store: Store, users: int
 ) -> AbPlan:
+    if args.quants:
+        if args.engines or args.draft_model:
+            raise BenchUsageError("--quants compares two quantizations on one engine: give "
+                                  "--engine, not --engines or --draft-model")  # fmt: skip
+        return plan_quant_ab(
+            model, parse_quants(args.quants), ctx.settings, ctx.locations, store,
+            engine=args.engine, users=users,
+        )  # fmt: skip
     if args.draft_model:
         if args.engines:
             raise BenchUsageError("--draft-model compares one engine with and without a "
@@ -103,7 +114,9 @@ def _plan(
             engine=args.engine, users=users,
         )  # fmt: skip
     if args.engine:
-        raise BenchUsageError("--engine goes with --draft-model; an engine A/B takes --engines")
+        raise BenchUsageError(
+            "--engine goes with --draft-model or --quants; an engine A/B takes --engines"
+        )
     pair = parse_pair(args.engines) if args.engines else None
     return plan_ab(model, ctx.settings, ctx.locations, store, pair=pair, users=users)
 
@@ -124,6 +137,29 @@ def draft_lines(result: AbResult) -> list[str]:
             continue
         verdict = "the draft pays" if speed > 1 else "the draft does not pay here"
         lines.append(f"conc {level.concurrency}: speed-up {speed:.2f}x (out tok/s B/A): {verdict}")
+    return lines
+
+
+def quant_lines(result: AbResult) -> list[str]:
+    """Each quantization's quality as llama.cpp states it, and B's speed against A's."""
+    if result.plan.quants is None:
+        return []
+    lines = []
+    for arm in result.arms:
+        known = quant_type(arm.arm.name)
+        lines.append(
+            f"{arm.label}: {known.name}: llama.cpp's figures: "
+            f"{known.bits_per_weight:.2f} bits per weight, {known.quality}"
+        )
+    a, b = result.plan.quants
+    for level in result.levels:
+        speed = level.metrics[0].b_over_a
+        if speed is None:
+            lines.append(f"conc {level.concurrency}: no speed measured (no output tok/s)")
+        else:
+            lines.append(
+                f"conc {level.concurrency}: {b} gives {speed:.2f}x the output tok/s of {a}"
+            )
     return lines
 
 
@@ -165,6 +201,7 @@ def comparison_text(result: AbResult) -> str:
             "",
             "B/A above 1: B is higher (better for tok/s, worse for ttft and tpot)",
             *draft_lines(result),
+            *quant_lines(result),
         ]
     )
 
@@ -187,6 +224,7 @@ def result_json(result: AbResult) -> dict[str, Any]:
             for arm in result.arms
         ],
         "draft": result.plan.draft,
+        "quants": result.plan.quants,
         "left_out": [{"engine": a.name, "why": a.why} for a in result.plan.skipped],
         "recommendation": result.plan.recommendation.as_dict(),
         "levels": [level.as_dict() for level in result.levels],

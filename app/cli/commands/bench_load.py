@@ -107,7 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
         "as its draft model, on one engine (--engine, default llama.cpp); prints the "
         "draft's acceptance and the speed-up measured",
     )
-    ab.add_argument("--engine", help="the engine of a --draft-model A/B (default llama.cpp)")
+    ab.add_argument(
+        "--quants",
+        metavar="A,B",
+        help="A/B of two quantizations of MODEL (implies --ab), e.g. Q4_1,Q4_0: each "
+        "MODEL:TYPE on one engine (--engine, default llama.cpp); prints the speed of B "
+        "against A next to llama.cpp's quality figures for both",
+    )
+    ab.add_argument(
+        "--engine", help="the engine of a --draft-model or --quants A/B (default llama.cpp)"
+    )
     curve = parser.add_argument_group("the trade-off curve (drawn after two levels or more)")
     curve.add_argument(
         "--report",
@@ -242,11 +251,16 @@ def varied_sweeps(
     return series
 
 
+def wants_ab(args: argparse.Namespace) -> bool:
+    """--ab, or an option that implies it."""
+    return bool(args.ab or args.engines or args.draft_model or args.quants)
+
+
 def check_vary(args: argparse.Namespace) -> Vary | None:
     """--vary's option and values, checked before anything starts."""
     if not args.vary:
         return None
-    if args.endpoint or args.ab or args.engines:
+    if args.endpoint or wants_ab(args):
         raise BenchUsageError(
             "--vary launches the model itself; it does not take --endpoint or --ab"
         )
@@ -259,7 +273,7 @@ def run(argv: Sequence[str]) -> int:
     model = args.model or DEFAULT_MODEL
     plan, spec = make_plan(args)
     vary = check_vary(args)
-    if args.ab or args.engines or args.draft_model:
+    if wants_ab(args):
         from app.cli.commands import bench_ab
 
         return bench_ab.run(ctx, args, model, plan, spec)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from app.cli.commands.bench_ab import level_rows, result_json
+from app.cli.commands.bench_ab import level_rows, quant_lines, result_json
 from app.cli.commands.fit import _ab_hint
 from bench.ab import compare_runs, ratio
 from bench.errors import BenchUnavailableError, BenchUsageError
 from bench.loadgen import StreamSample
 from bench.metrics import compute_metrics
 from bench.runs import BenchRun
-from catalog import LocalModels
+from catalog import LocalModel, LocalModels
 from control.api import EngineStatus
 from profiles import Locations, Settings
 from storage import Store
@@ -28,7 +28,9 @@ from workflows.ab import (
     AbResult,
     ArmResult,
     parse_pair,
+    parse_quants,
     plan_ab,
+    plan_quant_ab,
     refuse_unless_two_run,
 )
 from workflows.benchmarking import prepare_local
@@ -94,6 +96,72 @@ def test_the_pair_is_two_different_names() -> None:
     for bad in ("llama.cpp", "llama.cpp,llama.cpp", "a,b,c", ""):
         with pytest.raises(BenchUsageError, match="two different"):
             parse_pair(bad)
+
+
+def test_the_quants_are_two_different_known_types() -> None:
+    assert parse_quants(" q4_1 , Q4_0") == ("Q4_1", "Q4_0")
+    for bad in ("Q4_0", "Q4_0,q4_0", "Q4_0,Q8_0,F16", ""):
+        with pytest.raises(BenchUsageError, match="two different"):
+            parse_quants(bad)
+    with pytest.raises(BenchUsageError, match="unknown quantization type 'Q9_9'"):
+        parse_quants("Q4_0,Q9_9")
+
+
+def local_quant(store: Store, folder: Path, quant: str) -> None:
+    """A registered file of the default model in `quant` (a stand-in file: planning only
+    checks that it is there)."""
+    path = folder / f"m.{quant}.gguf"
+    path.write_bytes(b"GGUF")
+    model_id = f"smollm2-135m-instruct:{quant}"
+    model = LocalModel(model_id, path, "0" * 64, 4, "test", quant, "smollm2-135m-instruct")
+    LocalModels(store).register(model)
+
+
+def test_a_quant_ab_runs_only_what_is_here_and_says_how_to_get_the_rest(
+    home: Path, tmp_path: Path
+) -> None:
+    locations = Locations.from_env().ensure()
+    store = Store(locations.store_path)
+    local_quant(store, tmp_path, "Q4_1")
+    with pytest.raises(BenchUnavailableError) as refused:
+        plan_quant_ab("smollm2-135m-instruct", ("Q4_1", "Q8_0"), Settings(), locations, store)
+    message = str(refused.value)
+    assert "both quantizations of smollm2-135m-instruct" in message and "only Q4_1 can" in message
+    # the catalog lists a Q8_0 file: pull it; it lists no Q4_0: make one from the local copy
+    assert "Q8_0 cannot: smollm2-135m-instruct:Q8_0 is not on this machine: hostbench pull " \
+        "smollm2-135m-instruct:Q8_0" in message  # fmt: skip
+    with pytest.raises(BenchUnavailableError, match="hostbench quantize smollm2-135m-instruct "
+                       "--to Q4_0"):  # fmt: skip
+        plan_quant_ab("smollm2-135m-instruct", ("Q4_1", "Q4_0"), Settings(), locations, store)
+    assert LocalModels(store).get("smollm2-135m-instruct:Q8_0") is None, "planning pulls nothing"
+    local_quant(store, tmp_path, "Q4_0")
+    plan = plan_quant_ab(
+        "smollm2-135m-instruct:Q4_1", ("Q4_1", "Q4_0"), Settings(), locations, store
+    )
+    assert plan.model == "smollm2-135m-instruct" and plan.quants == ("Q4_1", "Q4_0")
+    assert [(arm.name, arm.order.model, arm.order.engine) for arm in plan.arms] == [
+        ("Q4_1", "smollm2-135m-instruct:Q4_1", "llama.cpp"),
+        ("Q4_0", "smollm2-135m-instruct:Q4_0", "llama.cpp"),
+    ]
+    assert plan.arms[1].runnable and "m.Q4_0.gguf on llama.cpp" in plan.arms[1].why
+
+
+def test_a_quant_ab_prints_the_speed_of_b_against_a_and_both_quality_figures() -> None:
+    a, b = a_and_b()
+    plan = replace(
+        plan_with(("Q4_1", True, "here"), ("Q4_0", True, "here")), quants=("Q4_1", "Q4_0")
+    )
+    arms = (
+        ArmResult(plan.arms[0], "A", _status("llama.cpp", "llama-server"), "b1", [a]),
+        ArmResult(plan.arms[1], "B", _status("llama.cpp", "llama-server"), "b1", [b]),
+    )
+    lines = quant_lines(AbResult(plan, arms, compare_runs([a], [b])))
+    assert lines == [
+        "A: Q4_1: llama.cpp's figures: 5.11 bits per weight, +0.4511 ppl @ Llama-3-8B",
+        "B: Q4_0: llama.cpp's figures: 4.64 bits per weight, +0.4685 ppl @ Llama-3-8B",
+        "conc 1: Q4_0 gives 2.00x the output tok/s of Q4_1",  # 16 tok/s against 8 (above)
+    ]
+    assert quant_lines(AbResult(plan_with(), arms, [])) == [], "only an A/B of quantizations"
 
 
 def plan_with(*arms: tuple[str, bool, str]) -> AbPlan:

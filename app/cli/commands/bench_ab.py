@@ -5,6 +5,7 @@ side by side. The work is workflows.ab's; this module starts each engine in a ch
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -50,12 +51,18 @@ def launch_args(order: LaunchOrder) -> list[str]:
     return args
 
 
+def log_name(order: LaunchOrder) -> str:
+    """One log file per arm: the two arms of a draft or quantization A/B share an engine."""
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", " ".join(launch_args(order))).strip("-.")
+    return f"ab-{slug[:150]}.stderr"
+
+
 def background(ctx: CliContext) -> Callable[[LaunchOrder], AbstractContextManager[Served]]:
     """Each arm in its own `hostbench launch` child on a free port, stopped after its run."""
 
     @contextmanager
     def serve(order: LaunchOrder) -> Iterator[Served]:
-        log = ctx.locations.logs_dir / "bench" / f"ab-{order.profile or order.engine}.stderr"
+        log = ctx.locations.logs_dir / "bench" / log_name(order)
         server = BackgroundServer(launch_args(order), free_port(), log)
         try:
             try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli.commands.bench_ab import level_rows, quant_lines, result_json
+from app.cli.commands.bench_ab import level_rows, log_name, quant_lines, result_json
 from app.cli.commands.fit import _ab_hint
 from bench.ab import compare_runs, ratio
 from bench.errors import BenchUnavailableError, BenchUsageError
@@ -258,3 +258,18 @@ def test_an_engine_without_a_gguf_file_gets_no_tokenizer_rather_than_a_crash(hom
     )
     assert prepared.tokenizer is None and prepared.target.eos_token_id is None
     assert prepared.context["engine"]["engine"] == "vllm" and prepared.limit is None
+
+
+def test_each_arm_logs_to_a_file_of_its_own() -> None:
+    """The arms of a draft or quantization A/B share an engine; B's log once replaced A's."""
+    orders = [
+        LaunchOrder("smollm2-135m-instruct:Q4_1", "llama.cpp"),
+        LaunchOrder("smollm2-135m-instruct:Q4_0", "llama.cpp"),
+        LaunchOrder("m", "llama.cpp", options={"draft_model": "d"}),
+        LaunchOrder("m", "llama.cpp"),
+        LaunchOrder("m", "openai-compatible", profile="llama-cpp-python"),
+    ]
+    names = [log_name(order) for order in orders]
+    assert len(set(names)) == len(names)
+    assert names[0] == "ab-smollm2-135m-instruct-Q4_1-engine-llama.cpp.stderr"
+    assert all("/" not in name and name.endswith(".stderr") for name in names)

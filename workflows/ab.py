@@ -21,6 +21,7 @@ The prompt set is built once and sent unchanged to both; each run is stored as u
 
 from __future__ import annotations
 
+import difflib
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -33,8 +34,10 @@ from bench.prompts import PromptSet
 from bench.runs import BenchRun
 from bench.session import BenchPlan, SweepProgress
 from bench.speculative import Acceptance, from_metrics
-from catalog import CatalogError, LocalModels, ModelRef, load_catalog
+from catalog import CatalogError, LocalModels, ModelNotFoundError, ModelRef, load_catalog
+from catalog.hub_files import is_hub_ref
 from catalog.quant_types import quant_type
+from catalog.resolve import looks_like_path
 from control.api import EngineStatus
 from engines.base import Availability
 from engines.registry import engine_names, load_engine
@@ -182,6 +185,8 @@ def plan_draft_ab(
 ) -> AbPlan:
     """A: the model alone; B: the same engine with `draft` as its draft model (the option
     its adapter declares as `draft_option`). Refused where the engine has no draft."""
+    if not draft.strip():
+        raise BenchUsageError("--draft-model: name the draft model, e.g. --draft-model MODEL")
     name = engine or DEFAULT_ENGINE
     adapter = load_engine(name, settings.engines, locations)
     option = adapter.Options.draft_option
@@ -214,7 +219,7 @@ def plan_quant_ab(
     """A and B: the same model in two quantizations (`MODEL:QUANT`), on one engine. Refused
     before anything starts unless both are on this machine, saying how to get each
     (`hostbench pull`, or `hostbench quantize` from a local copy in seconds)."""
-    base = ModelRef.parse(model).model_id
+    base = _model_with_quants(model, store)
     name = engine or DEFAULT_ENGINE
     found = load_engine(name, settings.engines, locations).availability()
     arms = tuple(_quant_arm(LaunchOrder(f"{base}:{quant}", name), found, store) for quant in quants)
@@ -222,6 +227,23 @@ def plan_quant_ab(
     plan = AbPlan(base, arms, recommendation, quants=quants)
     refuse_unless_two_run(plan, False)
     return plan
+
+
+def _model_with_quants(model: str, store: Store) -> str:
+    """The model id whose `ID:TYPE` files the A/B runs: a catalog id, or the base of local
+    ids. A file path or Hub reference names one file, not a model with types."""
+    if looks_like_path(model) or is_hub_ref(model):
+        raise BenchUsageError(
+            f"--quants compares two types of one model id, not a file ({model}): give each "
+            "type an id with `hostbench quantize FILE --to TYPE --id NAME:TYPE`, then bench NAME"
+        )
+    base = ModelRef.parse(model).model_id
+    catalog_ids = list(load_catalog().entries)
+    local_ids = [m.id for m in LocalModels(store).all()]
+    if base in catalog_ids or any(i.lower().startswith(f"{base}:") for i in local_ids):
+        return base
+    known = catalog_ids + [ModelRef.parse(i).model_id for i in local_ids]
+    raise ModelNotFoundError(base, difflib.get_close_matches(base, sorted(set(known)), n=3))
 
 
 def parse_quants(text: str) -> tuple[str, str]:

@@ -104,16 +104,16 @@ def run(
 def _plan(
     ctx: CliContext, args: argparse.Namespace, model: str, store: Store, users: int
 ) -> AbPlan:
-    if args.quants:
-        if args.engines or args.draft_model:
+    if args.quants is not None:
+        if args.engines is not None or args.draft_model is not None:
             raise BenchUsageError("--quants compares two quantizations on one engine: give "
                                   "--engine, not --engines or --draft-model")  # fmt: skip
         return plan_quant_ab(
             model, parse_quants(args.quants), ctx.settings, ctx.locations, store,
             engine=args.engine, users=users,
         )  # fmt: skip
-    if args.draft_model:
-        if args.engines:
+    if args.draft_model is not None:
+        if args.engines is not None:
             raise BenchUsageError("--draft-model compares one engine with and without a "
                                   "draft: give --engine, not --engines")  # fmt: skip
         return plan_draft_ab(
@@ -124,7 +124,7 @@ def _plan(
         raise BenchUsageError(
             "--engine goes with --draft-model or --quants; an engine A/B takes --engines"
         )
-    pair = parse_pair(args.engines) if args.engines else None
+    pair = parse_pair(args.engines) if args.engines is not None else None
     return plan_ab(model, ctx.settings, ctx.locations, store, pair=pair, users=users)
 
 

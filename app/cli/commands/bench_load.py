@@ -252,8 +252,10 @@ def varied_sweeps(
 
 
 def wants_ab(args: argparse.Namespace) -> bool:
-    """--ab, or an option that implies it."""
-    return bool(args.ab or args.engines or args.draft_model or args.quants)
+    """--ab, or an option that implies it (given, even empty: `--quants=` is refused as
+    such rather than taken for a plain bench)."""
+    implied = (args.engines, args.draft_model, args.quants)
+    return bool(args.ab) or any(value is not None for value in implied)
 
 
 def check_vary(args: argparse.Namespace) -> Vary | None:

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from app.cli.commands.bench_ab import level_rows, log_name, quant_lines, result_json
+from app.cli.commands.bench_load import wants_ab
 from app.cli.commands.fit import _ab_hint
 from bench.ab import compare_runs, ratio
 from bench.errors import BenchUnavailableError, BenchUsageError
 from bench.loadgen import StreamSample
 from bench.metrics import compute_metrics
 from bench.runs import BenchRun
-from catalog import LocalModel, LocalModels
+from catalog import LocalModel, LocalModels, ModelNotFoundError
 from control.api import EngineStatus
 from profiles import Locations, Settings
 from storage import Store
@@ -30,6 +31,7 @@ from workflows.ab import (
     parse_pair,
     parse_quants,
     plan_ab,
+    plan_draft_ab,
     plan_quant_ab,
     refuse_unless_two_run,
 )
@@ -273,3 +275,25 @@ def test_each_arm_logs_to_a_file_of_its_own() -> None:
     assert len(set(names)) == len(names)
     assert names[0] == "ab-smollm2-135m-instruct-Q4_1-engine-llama.cpp.stderr"
     assert all("/" not in name and name.endswith(".stderr") for name in names)
+
+
+def test_a_quant_ab_needs_a_model_id_and_a_known_one(home: Path) -> None:
+    locations = Locations.from_env().ensure()
+    store = Store(locations.store_path)
+    pair = ("Q4_1", "Q4_0")
+    for one_file in ("/models/m.Q8_0.gguf", "hf:org/repo/m.gguf"):
+        with pytest.raises(BenchUsageError, match="not a file"):
+            plan_quant_ab(one_file, pair, Settings(), locations, store)
+    with pytest.raises(ModelNotFoundError, match="did you mean smollm2-135m-instruct"):
+        plan_quant_ab("smollm2-135m-instrct", pair, Settings(), locations, store)
+
+
+def test_an_empty_ab_option_is_refused_not_taken_for_a_plain_bench(home: Path) -> None:
+    """`--quants=` once ran a whole plain bench of the default model."""
+    given = {"ab": False, "engines": None, "draft_model": None, "quants": None}
+    assert not wants_ab(Namespace(**given))
+    for option in ("engines", "draft_model", "quants"):
+        assert wants_ab(Namespace(**{**given, option: ""})), option
+    locations = Locations.from_env().ensure()
+    with pytest.raises(BenchUsageError, match="name the draft model"):
+        plan_draft_ab("m", " ", Settings(), locations, Store(locations.store_path))

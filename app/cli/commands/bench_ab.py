@@ -82,7 +82,7 @@ def background(ctx: CliContext) -> Callable[[LaunchOrder], AbstractContextManage
 def run(
     ctx: CliContext, args: argparse.Namespace, model: str, plan: BenchPlan, spec: PromptSpec
 ) -> int:
-    if args.endpoint:
+    if args.endpoint is not None:
         raise BenchUsageError("--ab starts each engine itself; it does not take --endpoint")
     store = ctx.open_store()
     ab = _plan(ctx, args, model, store, users=max(plan.concurrencies))

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 from app.background import BackgroundServer, BackgroundServerError
 from app.cli.bench_curve import show_curve
@@ -159,9 +160,20 @@ def make_plan(args: argparse.Namespace) -> tuple[BenchPlan, PromptSpec]:
     return plan, spec
 
 
+def check_endpoint(url: str) -> None:
+    """An http(s) URL with a host, before any request: an empty or scheme-less one once
+    failed only at the warm-up, with the HTTP client's own words."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise BenchUsageError(
+            f"--endpoint {url!r}: give an http(s) base URL, e.g. http://127.0.0.1:8000/v1"
+        )
+
+
 def endpoint_bench(args: argparse.Namespace, model: str) -> PreparedBench:
+    check_endpoint(args.endpoint)
     key = None
-    if args.api_key_env:
+    if args.api_key_env is not None:
         key = os.environ.get(args.api_key_env)
         if not key:
             raise BenchUsageError(f"--api-key-env: ${args.api_key_env} is not set")
@@ -260,9 +272,9 @@ def wants_ab(args: argparse.Namespace) -> bool:
 
 def check_vary(args: argparse.Namespace) -> Vary | None:
     """--vary's option and values, checked before anything starts."""
-    if not args.vary:
+    if args.vary is None:
         return None
-    if args.endpoint or wants_ab(args):
+    if args.endpoint is not None or wants_ab(args):
         raise BenchUsageError(
             "--vary launches the model itself; it does not take --endpoint or --ab"
         )
@@ -281,7 +293,7 @@ def run(argv: Sequence[str]) -> int:
         return bench_ab.run(ctx, args, model, plan, spec)
     if vary is not None:
         series = varied_sweeps(ctx, model, plan, spec, vary)
-    elif args.endpoint:
+    elif args.endpoint is not None:
         series = [("", execute(ctx, plan, spec, endpoint_bench(args, model)))]
     else:
         series = [("", local_sweep(ctx, model, plan, spec))]

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.cli.commands.bench_load import build_parser, check_endpoint, check_vary
+from bench.errors import BenchUsageError
 from bench.runs import BenchRuns
 from errors import ExitCode
 from profiles import Locations
@@ -193,3 +195,23 @@ def test_two_levels_draw_the_curve_and_write_the_report(
     svg = tmp_path / "curve.svg"
     assert main([*argv, "--report", str(svg), "--json"]) == ExitCode.OK
     assert svg.read_text().startswith("<svg") and "TTFT" not in capsys.readouterr().out
+
+
+def test_an_endpoint_is_an_http_url_with_a_host() -> None:
+    """Checked before any request: an empty or scheme-less one failed only at the warm-up."""
+    for good in ("http://127.0.0.1:8000/v1", "https://api.openai.com/v1", "http://[::1]:8/v1"):
+        check_endpoint(good)
+    for bad in ("", "localhost:8000/v1", "ftp://host/v1", "http:///v1", "127.0.0.1:8000"):
+        with pytest.raises(BenchUsageError, match="give an http\\(s\\) base URL"):
+            check_endpoint(bad)
+
+
+def test_an_empty_vary_is_refused_and_vary_takes_no_ab() -> None:
+    """`--vary=` was once taken as absent, and a plain bench of the default model ran."""
+    parser = build_parser()
+    assert check_vary(parser.parse_args([])) is None
+    with pytest.raises(BenchUsageError, match="needs NAME=V1,V2"):
+        check_vary(parser.parse_args(["--vary="]))
+    for other in (["--endpoint="], ["--quants=Q4_1,Q4_0"], ["--draft-model=m"]):
+        with pytest.raises(BenchUsageError, match="does not take --endpoint or --ab"):
+            check_vary(parser.parse_args(["--vary=parallel=1,2", *other]))

@@ -1,6 +1,7 @@
-"""`hostbench bench --ab [MODEL] [--engines A,B]`: the same bench on two engines, printed
-side by side. The work is workflows.ab's; this module starts each engine in a child
-`hostbench launch` and prints."""
+"""`hostbench bench --ab [MODEL] [--engines A,B | --draft-model D | --quants A,B]`: the
+same bench on two engines (or one engine with and without a draft, or on two quantizations
+of the model), printed side by side. The work is workflows.ab's; this module starts each
+arm in a child `hostbench launch` and prints."""
 
 from __future__ import annotations
 

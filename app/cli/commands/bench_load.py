@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--slo", default="", help="goodput bounds, e.g. ttft_ms=500,tpot_ms=50")
     load.add_argument("--seed", type=int, default=0, help="seed of prompts and arrivals")
     load.add_argument("--warmup", type=int, default=1, help="requests sent first, not counted")
-    ab = parser.add_argument_group("A/B: the same bench on two engines")
+    ab = parser.add_argument_group("A/B: the same bench on two engines, drafts or quantizations")
     ab.add_argument(
         "--ab",
         action="store_true",

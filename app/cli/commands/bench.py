@@ -20,7 +20,7 @@ from app.cli.bench_progress import StepsProgress
 from app.cli.context import CliContext
 from app.cli.output import note
 from app.cli.progress import ByteProgress
-from bench.errors import BenchUnavailableError
+from bench.errors import BenchUnavailableError, BenchUsageError
 from bench.gateway_cpu import ProcessCpu, cpu_lines, cpu_table, gateway_cpu, process_cpu
 from bench.overhead import (
     Overhead,
@@ -75,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="a `hostbench launch` flag for our server, repeatable (e.g. --launch-option=--poll=0)",
     )
     return parser
+
+
+def launch_flags(values: Sequence[object]) -> tuple[str, ...]:
+    """`hostbench launch` flags such as --poll=0, checked here rather than by the child
+    launch after the baseline started (argparse hands `--launch-option=--` over as [])."""
+    for value in values:
+        if not isinstance(value, str) or not value.startswith("--") or len(value) < 3:
+            shown = "--" if value == [] else value
+            raise BenchUsageError(
+                f"--launch-option {shown!r} is not a flag; e.g. --launch-option=--poll=0"
+            )
+    return tuple(str(value) for value in values)
 
 
 def request_body(name: str, model: LocalModel, max_tokens: int) -> dict[str, Any]:
@@ -196,9 +208,8 @@ def wait_for(server: BackgroundServer, model: str) -> dict[str, Any]:
 def run_overhead(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     ctx = CliContext.from_args(args)
-    plan = Plan(
-        args.model, args.requests, args.max_tokens, args.concurrency, tuple(args.launch_option)
-    )
+    flags = launch_flags(args.launch_option)
+    plan = Plan(args.model, args.requests, args.max_tokens, args.concurrency, flags)
     model = resolve_model(
         plan.model,
         load_catalog(),

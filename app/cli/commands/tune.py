@@ -13,6 +13,7 @@ from app.cli.bench_progress import _Line
 from app.cli.context import CliContext
 from app.cli.output import note, print_json, print_table
 from app.cli.tune_format import bar_chart, outcome_dict, step_text, summary_lines, trial_rows
+from bench.errors import BenchUsageError
 from control.requests import absolute_model
 from errors import ExitCode
 from workflows.tuning.knobs import ORDER
@@ -45,10 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _only(settings: str | None) -> tuple[str, ...] | None:
+    """--settings as names; None when not given. Given but empty is refused: it once meant
+    every setting, minutes of measuring nobody asked for."""
+    if settings is None:
+        return None
+    names = tuple(s.strip() for s in settings.split(",") if s.strip())
+    if not names:
+        raise BenchUsageError(f"--settings {settings!r}: name at least one of {', '.join(ORDER)}")
+    return names
+
+
 def _request(args: argparse.Namespace) -> TuneRequest:
-    only = (
-        tuple(s.strip() for s in args.settings.split(",") if s.strip()) if args.settings else None
-    )
+    only = _only(args.settings)
     return TuneRequest(
         absolute_model(args.model),
         args.concurrency,

@@ -1,4 +1,4 @@
-"""`hostbench bench | compare | prices` through app.cli.main, without a model: bad flags,
+"""`hostbench bench | compare | prices | tune` through app.cli.main, without a model: bad flags,
 empty stores, the price table, and a bench of an OpenAI-compatible endpoint on loopback."""
 
 from __future__ import annotations
@@ -215,3 +215,15 @@ def test_an_empty_vary_is_refused_and_vary_takes_no_ab() -> None:
     for other in (["--endpoint="], ["--quants=Q4_1,Q4_0"], ["--draft-model=m"]):
         with pytest.raises(BenchUsageError, match="does not take --endpoint or --ab"):
             check_vary(parser.parse_args(["--vary=parallel=1,2", *other]))
+
+
+def test_empty_lists_of_settings_or_flags_are_refused_before_anything_starts(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tune --settings=` once tuned every setting; `bench overhead --launch-option=` failed
+    in the child launch, after the baseline server had started."""
+    assert main(["tune", "--settings= , "]) == ExitCode.USAGE
+    assert "--settings ' , ': name at least one of parallel, threads" in capsys.readouterr().err
+    for bad in ("", "poll=0", "--"):  # argparse hands the last one over as []
+        assert main(["bench", "overhead", f"--launch-option={bad}"]) == ExitCode.USAGE
+        assert f"--launch-option {bad!r} is not a flag" in capsys.readouterr().err

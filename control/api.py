@@ -9,11 +9,32 @@ they do not know, so a newer server's additions do not break an older client.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from errors import UsageError
 from profiles.settings import OfferedModel
+
+SERVED_NAME = r"[^\s\x00-\x1f\x7f]{1,200}"
+"""A name clients send as `model` (a launch's name or alias): 1 to 200 characters, none of
+them a space or a control character (an empty alias once became a served name, and a
+newline in one would reach the engine's log file name)."""
+
+ServedName = Annotated[str, StringConstraints(pattern=f"^{SERVED_NAME}$")]
+
+
+def check_served_name(value: object, flag: str) -> str:
+    """`value` as a served name, or a UsageError naming `flag` (argparse hands a flag given
+    as `--alias=--` over as [], hence `object`)."""
+    if isinstance(value, str) and re.fullmatch(SERVED_NAME, value):
+        return value
+    shown = "--" if value == [] else value
+    raise UsageError(
+        f"{flag} {shown!r}: a served name is 1 to 200 characters, without spaces or control "
+        "characters"
+    )
 
 
 class Reply(BaseModel):
@@ -30,8 +51,8 @@ class LaunchBody(BaseModel):
     model: str = Field(min_length=1, description="Catalog id, id:QUANT, local id or .gguf path.")
     engine: str | None = Field(None, description="Engine; default: the profile's, else llama.cpp.")
     options: dict[str, Any] = Field(default_factory=dict)
-    name: str | None = None
-    aliases: list[str] = Field(default_factory=list)
+    name: ServedName | None = None
+    aliases: list[ServedName] = Field(default_factory=list)
     profile: str | None = Field(None, description="Launch profile; default: matches hardware.")
     idle_ttl_s: float | None = Field(
         None,

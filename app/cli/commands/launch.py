@@ -13,6 +13,7 @@ from app.cli.exit_codes import CliUsageError
 from app.cli.options import add_model_options, given_options
 from app.cli.output import note, print_table
 from app.cli.progress import ByteProgress
+from control.api import check_served_name
 from control.client import ControlClient
 from control.requests import absolute_model, profile_only_option
 from engines.base import EngineAdapter
@@ -135,12 +136,13 @@ class ConsoleHook(ReadyHook):
 
 
 def _order(args: argparse.Namespace) -> LaunchOrder:
+    name = None if args.name is None else check_served_name(args.name, "--name")
     return LaunchOrder(
         absolute_model(args.model),
         args.engine,
         given_options(args),
-        args.name,
-        tuple(args.alias),
+        name,
+        tuple(check_served_name(alias, "--alias") for alias in args.alias),
         profile=args.profile,
         given_where="on the command line",
         idle_ttl_s=args.idle_ttl,

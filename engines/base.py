@@ -117,6 +117,8 @@ class ContainerSpec:
     gpus: int = 0
     model_volume: str | None = None
     """Where a model file must be mounted (a GGUF with no download source), or None."""
+    key_env: str | None = None
+    """The variable the server reads its API key from: an export requires it set."""
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,7 @@ class LlamaCppEngine(EngineAdapter):
             env=options.pinning_env(),
             gpus=gpus,
             model_volume=volume,
+            key_env="LLAMA_API_KEY",
         )
 
     def _python_server_argv(

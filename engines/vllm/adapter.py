@@ -214,6 +214,7 @@ class VllmEngine(EngineAdapter):
             health_path="/health",
             env=env,
             gpus=gpus,
+            key_env="VLLM_API_KEY",
         )
 
 

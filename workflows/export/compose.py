@@ -8,6 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from workflows.export.k8s import HF_CACHE
 
+LOOPBACK = "127.0.0.1"
+"""Where the host publishes the engine's port: a plain `8080:8080` publishes it on every
+interface of the host. The engine also requires its API key (`${VAR:?...}` stops compose
+when it is not set), since local programs and web pages reach a loopback port too."""
+
 if TYPE_CHECKING:
     from workflows.export.build import Workload
 
@@ -18,11 +23,11 @@ def service(workload: Workload) -> dict[str, Any]:
     if spec.command:
         body["entrypoint"] = list(spec.command)
     body["command"] = list(spec.args)
-    body["ports"] = [f"{spec.port}:{spec.port}"]
+    body["ports"] = [f"{LOOPBACK}:{spec.port}:{spec.port}"]
     environment = dict(spec.env)
     environment["HF_TOKEN"] = "${HF_TOKEN:-}"
-    if workload.options.get("engine_api_key") and workload.engine == "vllm":
-        environment["VLLM_API_KEY"] = "${VLLM_API_KEY:?set the engine's API key}"
+    if spec.key_env is not None:
+        environment[spec.key_env] = f"${{{spec.key_env}:?set the engine's API key}}"
     body["environment"] = environment
     body["volumes"] = [f"hf-cache:{HF_CACHE}"]
     if spec.model_volume:
@@ -42,7 +47,7 @@ def service(workload: Workload) -> dict[str, Any]:
         body["deploy"] = {"resources": {"reservations": {"devices": [device]}}}
     if workload.replicas > 1:
         body.setdefault("deploy", {})["replicas"] = workload.replicas
-        body["ports"] = [str(spec.port)]  # replicas cannot share one host port
+        body["ports"] = [f"{LOOPBACK}::{spec.port}"]  # replicas cannot share one host port
     body["restart"] = "unless-stopped"
     return body
 

@@ -36,15 +36,23 @@ def container(workload: Workload) -> dict[str, Any]:
     return body
 
 
-def env(workload: Workload) -> list[dict[str, Any]]:
-    """Plain settings as values; secrets only as references to Secrets, never inline."""
+def env(workload: Workload, *, engine_key: bool = True) -> list[dict[str, Any]]:
+    """Plain settings as values; secrets only as references to Secrets, never inline. With
+    `engine_key`, the engine's API key from the Secret `<name>-api-key`, which must exist:
+    a Service reaches every pod of the cluster, and an engine without a key answers them
+    all (llama-server also answers any web page, CORS allowing every origin)."""
     found: list[dict[str, Any]] = [
         {"name": key, "value": value} for key, value in workload.container.env.items()
     ]
     found.append(_secret_ref("HF_TOKEN", "hf-token", "token"))
-    if workload.options.get("engine_api_key") and workload.engine == "vllm":
-        found.append(_secret_ref("VLLM_API_KEY", f"{workload.name}-api-key", "key", optional=False))
+    key_env = workload.container.key_env
+    if engine_key and key_env is not None:
+        found.append(_secret_ref(key_env, api_key_secret(workload), "key", optional=False))
     return found
+
+
+def api_key_secret(workload: Workload) -> str:
+    return f"{workload.name}-api-key"
 
 
 def _secret_ref(name: str, secret: str, key: str, optional: bool = True) -> dict[str, Any]:

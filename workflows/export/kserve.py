@@ -39,7 +39,7 @@ def inference_service(workload: Workload) -> dict[str, Any]:
     model: dict[str, Any] = {
         "modelFormat": {"name": "huggingface"},
         "args": args + _vllm_args(spec.args),
-        "env": env(workload),
+        "env": env(workload, engine_key=bool(workload.options.get("engine_api_key"))),
     }
     if spec.gpus:
         model["resources"] = {

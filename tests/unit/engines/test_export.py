@@ -110,7 +110,36 @@ def test_compose_file_reserves_gpus(launcher: Launcher) -> None:
     assert command[command.index("--tensor-parallel-size") + 1] == "4"
     (device,) = service["deploy"]["resources"]["reservations"]["devices"]
     assert device == {"driver": "nvidia", "count": 4, "capabilities": ["gpu"]}
-    assert "hf-cache" in compose["volumes"] and service["ports"] == ["8000:8000"]
+    assert "hf-cache" in compose["volumes"] and service["ports"] == ["127.0.0.1:8000:8000"]
+
+
+KEY_REQUIRED = "${%s:?set the engine's API key}"
+
+
+@pytest.mark.parametrize(
+    ("order", "key_env"),
+    [
+        (LaunchOrder("smollm2-135m-instruct"), "LLAMA_API_KEY"),
+        (LaunchOrder("qwen2.5-7b-instruct", "vllm", {"tensor_parallel_size": 1}), "VLLM_API_KEY"),
+    ],
+)
+def test_an_exported_engine_requires_its_key_and_compose_publishes_on_loopback(
+    launcher: Launcher, order: LaunchOrder, key_env: str
+) -> None:
+    """Exports once published llama-server on every interface of the host (compose's
+    `8080:8080`) or behind a cluster-wide Service, with no key: anyone who could reach it
+    could use it, and llama-server answers any web page."""
+    (compose,) = export(launcher, order, Target.COMPOSE)
+    ((name, service),) = compose["services"].items()
+    assert service["environment"][key_env] == KEY_REQUIRED % key_env
+    port = service["healthcheck"]["test"][1].split("localhost:")[1].split("/")[0]
+    assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
+    (replicated,) = export(launcher, order, Target.COMPOSE, replicas=2)
+    assert replicated["services"][name]["ports"] == [f"127.0.0.1::{port}"], "any free host port"
+    deployment, _ = export(launcher, order, Target.K8S)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert refs[key_env] == {"name": f"{name}-api-key", "key": "key", "optional": False}
 
 
 def test_what_cannot_be_exported_is_refused(launcher: Launcher) -> None:

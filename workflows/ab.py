@@ -261,8 +261,8 @@ def parse_quants(text: str) -> tuple[str, str]:
 
 def _quant_arm(order: LaunchOrder, engine: Availability, store: Store) -> AbArm:
     """One quantization (`order.model` is MODEL:QUANT): runnable where the engine is and
-    the file is already here. Nothing is pulled in the middle of an A/B: A's minutes of
-    measuring would be lost should B's download fail."""
+    the file is already here. Nothing is pulled in the middle of an A/B: the comparison
+    would fail after A's minutes of measuring should B's download fail."""
     ref = ModelRef.parse(order.model)
     quant = str(ref.quant)
     local = LocalModels(store).get(order.model)

@@ -17,23 +17,31 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from errors import UsageError
 from profiles.settings import OfferedModel
 
-SERVED_NAME = r"[^\s\x00-\x1f\x7f]{1,200}"
-"""A name clients send as `model` (a launch's name or alias): 1 to 200 characters, none of
-them a space or a control character (an empty alias once became a served name, and a
-newline in one would reach the engine's log file name)."""
+SERVED_NAME = r"[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*"
+"""A name clients send as `model` (a launch's name or alias): something besides spaces,
+and no control characters (an empty alias was once accepted, and a newline in a name would
+reach the engine's log file name). Spaces, `/`, `?` and `#` inside are fine: the control
+API quotes names in its paths."""
+SERVED_NAME_MAX = 200
 
-ServedName = Annotated[str, StringConstraints(pattern=f"^{SERVED_NAME}$")]
+ServedName = Annotated[
+    str, StringConstraints(pattern=f"^{SERVED_NAME}$", max_length=SERVED_NAME_MAX)
+]
 
 
 def check_served_name(value: object, flag: str) -> str:
     """`value` as a served name, or a UsageError naming `flag` (argparse hands a flag given
     as `--alias=--` over as [], hence `object`)."""
-    if isinstance(value, str) and re.fullmatch(SERVED_NAME, value):
+    if (
+        isinstance(value, str)
+        and len(value) <= SERVED_NAME_MAX
+        and re.fullmatch(SERVED_NAME, value)
+    ):
         return value
     shown = "--" if value == [] else value
     raise UsageError(
-        f"{flag} {shown!r}: a served name is 1 to 200 characters, without spaces or control "
-        "characters"
+        f"{flag} {shown!r}: a served name has up to {SERVED_NAME_MAX} characters, not all "
+        "spaces, and no control characters"
     )
 
 

@@ -155,7 +155,7 @@ def test_control_api_refuses_bad_launches(server: ServerProcess) -> None:
         json={"model": DEFAULT_MODEL, "name": "other", "options": {"ctx_size": 1}},
     )
     assert bad_option.status_code == 400 and error_of(bad_option)["param"] == "ctx_size"
-    for names, param in (({"name": ""}, "name"), ({"aliases": ["ok", "a b"]}, "aliases.1")):
+    for names, param in (({"name": ""}, "name"), ({"aliases": ["ok", "a\nb"]}, "aliases.1")):
         bad_name = server.control("POST", "/api/engines", json={"model": DEFAULT_MODEL, **names})
         assert bad_name.status_code == 400 and error_of(bad_name)["param"] == param
     taken = server.control("POST", "/api/engines", json={"model": DEFAULT_MODEL})

@@ -9,10 +9,16 @@ they do not know, so a newer server's additions do not break an older client.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 from errors import UsageError
 from profiles.settings import OfferedModel
@@ -30,14 +36,13 @@ ServedName = Annotated[
 
 
 def check_served_name(value: object, flag: str) -> str:
-    """`value` as a served name, or a UsageError naming `flag` (argparse hands a flag given
-    as `--alias=--` over as [], hence `object`)."""
-    if (
-        isinstance(value, str)
-        and len(value) <= SERVED_NAME_MAX
-        and re.fullmatch(SERVED_NAME, value)
-    ):
-        return value
+    """`value` as a served name, by the same rule as the API's `ServedName`, or a
+    UsageError naming `flag` (argparse hands a flag given as `--alias=--` over as [], hence
+    `object`)."""
+    try:
+        return TypeAdapter(ServedName).validate_python(value, strict=True)
+    except ValidationError:
+        pass
     shown = "--" if value == [] else value
     raise UsageError(
         f"{flag} {shown!r}: a served name has up to {SERVED_NAME_MAX} characters, not all "

@@ -34,7 +34,14 @@ from bench.prompts import PromptSet
 from bench.runs import BenchRun
 from bench.session import BenchPlan, SweepProgress
 from bench.speculative import Acceptance, from_metrics
-from catalog import CatalogError, LocalModels, ModelNotFoundError, ModelRef, load_catalog
+from catalog import (
+    Catalog,
+    CatalogError,
+    LocalModels,
+    ModelNotFoundError,
+    ModelRef,
+    load_catalog,
+)
 from catalog.hub_files import is_hub_ref
 from catalog.quant_types import quant_type
 from catalog.resolve import looks_like_path
@@ -219,17 +226,21 @@ def plan_quant_ab(
     """A and B: the same model in two quantizations (`MODEL:QUANT`), on one engine. Refused
     before anything starts unless both are on this machine, saying how to get each
     (`hostbench pull`, or `hostbench quantize` from a local copy in seconds)."""
-    base = _model_with_quants(model, store)
+    catalog, registry = load_catalog(), LocalModels(store)
+    base = _model_with_quants(model, catalog, registry)
     name = engine or DEFAULT_ENGINE
     found = load_engine(name, settings.engines, locations).availability()
-    arms = tuple(_quant_arm(LaunchOrder(f"{base}:{quant}", name), found, store) for quant in quants)
+    arms = tuple(
+        _quant_arm(LaunchOrder(f"{base}:{quant}", name), found, catalog, registry)
+        for quant in quants
+    )
     recommendation = recommend_here(base, store, locations, users)
     plan = AbPlan(base, arms, recommendation, quants=quants)
     refuse_unless_two_run(plan, False)
     return plan
 
 
-def _model_with_quants(model: str, store: Store) -> str:
+def _model_with_quants(model: str, catalog: Catalog, registry: LocalModels) -> str:
     """The model id whose `ID:TYPE` files the A/B runs: a catalog id, or the base of local
     ids. A file path or Hub reference names one file, not a model with types."""
     if looks_like_path(model) or is_hub_ref(model):
@@ -238,8 +249,8 @@ def _model_with_quants(model: str, store: Store) -> str:
             "type an id with `hostbench quantize FILE --to TYPE --id NAME:TYPE`, then bench NAME"
         )
     base = ModelRef.parse(model).model_id
-    catalog_ids = list(load_catalog().entries)
-    local_ids = [m.id for m in LocalModels(store).all()]
+    catalog_ids = list(catalog.entries)
+    local_ids = [m.id for m in registry.all()]
     if base in catalog_ids or any(i.lower().startswith(f"{base}:") for i in local_ids):
         return base
     known = catalog_ids + [ModelRef.parse(i).model_id for i in local_ids]
@@ -259,17 +270,19 @@ def parse_quants(text: str) -> tuple[str, str]:
     return names[0], names[1]
 
 
-def _quant_arm(order: LaunchOrder, engine: Availability, store: Store) -> AbArm:
+def _quant_arm(
+    order: LaunchOrder, engine: Availability, catalog: Catalog, registry: LocalModels
+) -> AbArm:
     """One quantization (`order.model` is MODEL:QUANT): runnable where the engine is and
     the file is already here. Nothing is pulled in the middle of an A/B: the comparison
     would fail after A's minutes of measuring should B's download fail."""
     ref = ModelRef.parse(order.model)
     quant = str(ref.quant)
-    local = LocalModels(store).get(order.model)
+    local = registry.get(order.model)
     if local is not None and local.present:
         why = f"{local.path.name} on {order.engine}: {engine.detail}"
         return AbArm(quant, order, engine.available, why)
-    entry = load_catalog().entries.get(ref.model_id)
+    entry = catalog.entries.get(ref.model_id)
     if entry is not None and entry.gguf_file(quant) is not None:
         get = f"hostbench pull {order.model}"
     else:

@@ -47,12 +47,8 @@ def env(workload: Workload, *, engine_key: bool = True) -> list[dict[str, Any]]:
     found.append(_secret_ref("HF_TOKEN", "hf-token", "token"))
     key_env = workload.container.key_env
     if engine_key and key_env is not None:
-        found.append(_secret_ref(key_env, api_key_secret(workload), "key", optional=False))
+        found.append(_secret_ref(key_env, f"{workload.name}-api-key", "key", optional=False))
     return found
-
-
-def api_key_secret(workload: Workload) -> str:
-    return f"{workload.name}-api-key"
 
 
 def _secret_ref(name: str, secret: str, key: str, optional: bool = True) -> dict[str, Any]:

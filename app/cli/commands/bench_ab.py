@@ -138,14 +138,18 @@ def draft_lines(result: AbResult) -> list[str]:
     ]
     if result.plan.draft is None:
         return lines
-    for level in result.levels:
-        speed = level.metrics[0].b_over_a
+    for concurrency, speed in speed_ups(result):
         if speed is None:
-            lines.append(f"conc {level.concurrency}: no speed-up measured (no output tok/s)")
+            lines.append(f"conc {concurrency}: no speed-up measured (no output tok/s)")
             continue
         verdict = "the draft pays" if speed > 1 else "the draft does not pay here"
-        lines.append(f"conc {level.concurrency}: speed-up {speed:.2f}x (out tok/s B/A): {verdict}")
+        lines.append(f"conc {concurrency}: speed-up {speed:.2f}x (out tok/s B/A): {verdict}")
     return lines
+
+
+def speed_ups(result: AbResult) -> list[tuple[int, float | None]]:
+    """(concurrency, B's output tok/s over A's) per level; None where either has none."""
+    return [(level.concurrency, level.metrics[0].b_over_a) for level in result.levels]
 
 
 def quant_lines(result: AbResult) -> list[str]:
@@ -160,14 +164,11 @@ def quant_lines(result: AbResult) -> list[str]:
             f"{known.bits_per_weight:.2f} bits per weight, {known.quality}"
         )
     a, b = result.plan.quants
-    for level in result.levels:
-        speed = level.metrics[0].b_over_a
+    for concurrency, speed in speed_ups(result):
         if speed is None:
-            lines.append(f"conc {level.concurrency}: no speed measured (no output tok/s)")
+            lines.append(f"conc {concurrency}: no speed measured (no output tok/s)")
         else:
-            lines.append(
-                f"conc {level.concurrency}: {b} gives {speed:.2f}x the output tok/s of {a}"
-            )
+            lines.append(f"conc {concurrency}: {b} gives {speed:.2f}x the output tok/s of {a}")
     return lines
 
 

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from app.cli.bench_progress import _Line
 from app.cli.context import CliContext
+from app.cli.exit_codes import CliUsageError
 from app.cli.output import note, print_json, print_table
 from app.cli.tune_format import bar_chart, outcome_dict, step_text, summary_lines, trial_rows
-from bench.errors import BenchUsageError
 from control.requests import absolute_model
 from errors import ExitCode
 from workflows.tuning.knobs import ORDER
@@ -53,7 +53,7 @@ def _only(settings: str | None) -> tuple[str, ...] | None:
         return None
     names = tuple(s.strip() for s in settings.split(",") if s.strip())
     if not names:
-        raise BenchUsageError(f"--settings {settings!r}: name at least one of {', '.join(ORDER)}")
+        raise CliUsageError(f"--settings {settings!r}: name at least one of {', '.join(ORDER)}")
     return names
 
 

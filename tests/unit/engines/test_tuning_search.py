@@ -234,6 +234,15 @@ def test_from_the_cpu_profiles_small_batch_the_tuner_tries_llama_cpps_own() -> N
     assert changes["ubatch_size"] == ({"ubatch_size": 32},)
 
 
+def test_a_quantized_v_cache_leaves_no_flash_attention_value_to_measure() -> None:
+    """`on` is the only value that launches with it, and `auto` is on wherever it does (a
+    run on the test VM measured `on` against `auto`: the same launch, twice)."""
+    start = {"cache_type_v": "q8_0", "flash_attn": "auto"}
+    settings, skipped = plan_settings(start, Machine(2, 2, 0), 8, ["flash_attn", "kv_cache"])
+    assert [s.name for s in settings] == ["kv_cache"]
+    assert skipped == ["flash_attn: a quantized V cache needs it on, and it is"]
+
+
 def test_unknown_setting_names_the_choices() -> None:
     with pytest.raises(ValueError, match="unknown setting 'thread'; choose from parallel"):
         plan_settings({}, Machine(2, 2, 0), 8, ["thread"])

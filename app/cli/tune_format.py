@@ -76,10 +76,11 @@ def summary_lines(outcome: TuneOutcome) -> list[str]:
         for n in record.best_tok_s
     )
     chosen = ", ".join(f"{k}={v}" for k, v in outcome.options.items()) or "the defaults"
+    kept_any = outcome.result.best != outcome.result.start
     lines = [
         f"default -> tuned: {loads}",
         *_confirmation(outcome),
-        f"tuned settings: {chosen}",
+        f"tuned settings: {chosen}" if kept_any else f"settings written (the defaults): {chosen}",
         f"profile {outcome.profile} written to {outcome.path} ({record.elapsed_s:.0f} s); "
         f"`hostbench launch {outcome.model}` uses it from now on",
     ]

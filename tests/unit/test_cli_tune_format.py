@@ -3,6 +3,7 @@ candidate shown as failed, not as zero speed) and the summary lines."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from app.cli.tune_format import bar_chart, step_text, summary_lines, trial_rows
@@ -74,3 +75,10 @@ def test_the_confirmation_is_a_row_and_a_summary_line_not_a_bar() -> None:
         "measured again, the best did not hold up (within noise: 1x +8% (noise 25%)): "
         "the defaults stay"
     )
+    assert lines[2] == "tuned settings: parallel=8"
+
+
+def test_settings_that_are_the_defaults_are_not_called_tuned() -> None:
+    found = dataclasses.replace(outcome(), options=START)
+    found.result.best = START
+    assert summary_lines(found)[1] == "settings written (the defaults): parallel=4"

@@ -76,8 +76,17 @@ class LlamaCppOptions(GpuPinning):
         50,
         ge=0,
         le=100,
-        description="How hard idle worker threads spin waiting for work (llama-server; 0: "
-        "they sleep, leaving the cores to the gateway and clients on small machines).",
+        description="How hard idle worker threads spin waiting for work in llama.cpp's own "
+        "thread pool (llama-server built without OpenMP; 0: they sleep). An OpenMP build "
+        "waits in libgomp instead: see --omp-spin-count.",
+    )
+    omp_spin_count: int | None = Field(
+        None,
+        ge=0,
+        description="How long the engine's OpenMP worker threads spin before they sleep "
+        "between steps, in libgomp spins (GOMP_SPINCOUNT, roughly 100,000 a millisecond; "
+        "0: sleep at once). Unset: libgomp's own default. In an OpenMP build (the set-up's) "
+        "this, not --poll, is what idle workers do.",
     )
     mlock: bool = Field(False, description="Lock the weights in RAM (no swapping).")
     mmap: bool = Field(True, description="Memory-map the model file.")

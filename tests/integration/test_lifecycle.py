@@ -66,11 +66,21 @@ def test_engine_killed_mid_stream(session_home: Path) -> None:
         server.terminate()
 
 
+def engine_environment(pid: int) -> dict[str, str]:
+    """The environment the engine process was started with, as Linux shows it."""
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+
+
 def test_sigterm_stops_everything(session_home: Path) -> None:
-    server = ServerProcess(session_home)
+    server = ServerProcess(session_home, args=(DEFAULT_MODEL, "--omp-spin-count", "250000"))
     server.wait_ready()
-    engine_pid = server.engine()["pid"]
+    engine = server.engine()
+    engine_pid = engine["pid"]
     assert pid_alive(engine_pid)
+    assert engine["options"]["omp_spin_count"] == 250000
+    if Path(f"/proc/{engine_pid}/environ").exists():  # where libgomp reads it from
+        assert engine_environment(engine_pid)["GOMP_SPINCOUNT"] == "250000"
     assert server.terminate() == 0
     assert wait_pid_gone(engine_pid), "the engine outlived the server"
     assert "engines stopped" in server.stderr()

@@ -203,3 +203,17 @@ def test_gpu_pinning_sets_each_runtimes_selection(server_engine: LlamaCppEngine)
         "ROCR_VISIBLE_DEVICES": "1,3",
         "HIP_VISIBLE_DEVICES": "0,1",
     }
+
+
+def test_the_openmp_spin_count_reaches_the_engine_and_its_container(
+    server_engine: LlamaCppEngine, python_engine: LlamaCppEngine
+) -> None:
+    """libgomp reads GOMP_SPINCOUNT from the environment once, at load; unset, the engine
+    keeps libgomp's own default (nothing is added)."""
+    spinning = LlamaCppOptions(omp_spin_count=300000)
+    for engine in (server_engine, python_engine):
+        assert engine.launch_spec(MODEL, "s", spinning, 1).env["GOMP_SPINCOUNT"] == "300000"
+        assert "GOMP_SPINCOUNT" not in engine.launch_spec(MODEL, "s", LlamaCppOptions(), 1).env
+    assert server_engine.container(MODEL, "s", spinning, 0).env["GOMP_SPINCOUNT"] == "300000"
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        LlamaCppOptions(omp_spin_count=-1)

@@ -101,6 +101,12 @@ class ServerProcess(BackgroundServer):
         return self.stop(timeout)
 
 
+def process_environment(pid: int) -> dict[str, str]:
+    """The environment a process was started with, as Linux shows it."""
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

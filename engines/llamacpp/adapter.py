@@ -135,7 +135,7 @@ class LlamaCppEngine(EngineAdapter):
             health_path=health,
             runtime=runtime,
             context_limit=options.ctx_size,
-            env={**options.pinning_env(), **_openmp_env(options)},
+            env=_engine_env(options),
             supports_embeddings=options.embeddings,
             token_count_path=token_count,
             metrics_path="/metrics" if runtime == LLAMA_SERVER else None,
@@ -199,7 +199,7 @@ class LlamaCppEngine(EngineAdapter):
             args=(*args, *_memory_flags(options)),
             port=CONTAINER_PORT,
             health_path="/health",
-            env={**options.pinning_env(), **_openmp_env(options)},
+            env=_engine_env(options),
             gpus=gpus,
             model_volume=volume,
             key_env="LLAMA_API_KEY",
@@ -331,13 +331,13 @@ def draft_flags(options: LlamaCppOptions) -> list[str]:
     return flags
 
 
-def _openmp_env(options: LlamaCppOptions) -> dict[str, str]:
-    """llama.cpp builds with OpenMP, and its workers then wait in libgomp, which reads
-    GOMP_SPINCOUNT once at load (llama.cpp's own KMP_BLOCKTIME is LLVM's and libgomp
-    ignores it); unset, libgomp's own default stands (docs/benchmarks.md, "The engine's
-    OpenMP workers")."""
+def _engine_env(options: LlamaCppOptions) -> dict[str, str]:
+    """The GPU pinning, and the OpenMP spin where one is asked: llama.cpp builds with
+    OpenMP, and its workers then wait in libgomp, which reads GOMP_SPINCOUNT once at load
+    (llama.cpp's own KMP_BLOCKTIME is LLVM's and libgomp ignores it); unset, libgomp's own
+    default stands (docs/benchmarks.md, "The engine's OpenMP workers")."""
     spins = options.omp_spin_count
-    return {} if spins is None else {"GOMP_SPINCOUNT": str(spins)}
+    return options.pinning_env() | ({} if spins is None else {"GOMP_SPINCOUNT": str(spins)})
 
 
 def _memory_flags(options: LlamaCppOptions) -> list[str]:

@@ -15,7 +15,15 @@ import pytest
 
 from app.background import BackgroundServer
 from engines.process import free_port
-from tests.servers import DEFAULT_MODEL, ROOT, ServerProcess, hostbench_env, run_cli, wait_pid_gone
+from tests.servers import (
+    DEFAULT_MODEL,
+    ROOT,
+    ServerProcess,
+    hostbench_env,
+    process_environment,
+    run_cli,
+    wait_pid_gone,
+)
 
 SECRET = "s3cret-engine-key-never-shown"
 ODD_NAME = "team/stub model?#1"
@@ -75,9 +83,7 @@ def test_a_relative_path_is_the_callers_file(own_home: Path, tmp_path: Path) -> 
 
 def engine_key(pid: int) -> str | None:
     """The key the engine process was given (its environment, as Linux shows it)."""
-    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    found = [e for e in environ if e.startswith(b"HOSTBENCH_ENGINE_API_KEY=")]
-    return found[0].split(b"=", 1)[1].decode() if found else None
+    return process_environment(pid).get("HOSTBENCH_ENGINE_API_KEY")
 
 
 def start_stub(home: Path, name: str) -> ServerProcess:

@@ -13,7 +13,14 @@ import httpx
 import openai
 import pytest
 
-from tests.servers import DEFAULT_MODEL, ServerProcess, pid_alive, run_cli, wait_pid_gone
+from tests.servers import (
+    DEFAULT_MODEL,
+    ServerProcess,
+    pid_alive,
+    process_environment,
+    run_cli,
+    wait_pid_gone,
+)
 
 SLOW_RESTART = {"HOSTBENCH_ENGINES__RESTART_BACKOFF_S": "3"}
 """A restart backoff long enough to observe the 'crashed' state from a test."""
@@ -66,12 +73,6 @@ def test_engine_killed_mid_stream(session_home: Path) -> None:
         server.terminate()
 
 
-def engine_environment(pid: int) -> dict[str, str]:
-    """The environment the engine process was started with, as Linux shows it."""
-    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
-
-
 def test_sigterm_stops_everything(session_home: Path) -> None:
     server = ServerProcess(session_home, args=(DEFAULT_MODEL, "--omp-spin-count", "250000"))
     server.wait_ready()
@@ -80,7 +81,7 @@ def test_sigterm_stops_everything(session_home: Path) -> None:
     assert pid_alive(engine_pid)
     assert engine["options"]["omp_spin_count"] == 250000
     if Path(f"/proc/{engine_pid}/environ").exists():  # where libgomp reads it from
-        assert engine_environment(engine_pid)["GOMP_SPINCOUNT"] == "250000"
+        assert process_environment(engine_pid)["GOMP_SPINCOUNT"] == "250000"
     assert server.terminate() == 0
     assert wait_pid_gone(engine_pid), "the engine outlived the server"
     assert "engines stopped" in server.stderr()

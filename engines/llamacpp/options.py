@@ -83,6 +83,7 @@ class LlamaCppOptions(GpuPinning):
     omp_spin_count: int | None = Field(
         None,
         ge=0,
+        le=30_000_000_000,  # libgomp's own for OMP_WAIT_POLICY=active (about 5 minutes)
         description="How long the engine's OpenMP worker threads spin before they sleep "
         "between steps, in libgomp spins (GOMP_SPINCOUNT, roughly 100,000 a millisecond; "
         "0: sleep at once). Unset: libgomp's own default. In an OpenMP build (the set-up's) "

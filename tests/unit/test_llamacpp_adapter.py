@@ -217,3 +217,5 @@ def test_the_openmp_spin_count_reaches_the_engine_and_its_container(
     assert server_engine.container(MODEL, "s", spinning, 0).env["GOMP_SPINCOUNT"] == "300000"
     with pytest.raises(ValueError, match="greater than or equal to 0"):
         LlamaCppOptions(omp_spin_count=-1)
+    with pytest.raises(ValueError, match="less than or equal to 30000000000"):
+        LlamaCppOptions(omp_spin_count=10**24)  # libgomp would ignore it, silently
